@@ -1,0 +1,50 @@
+"""The ``raven-align`` command line. Subcommands import their heavy dependencies lazily."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata as md
+import platform
+import sys
+
+from . import __version__
+
+_STACK = ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "bitsandbytes", "deepspeed")
+
+
+def _env(_: argparse.Namespace) -> int:
+    """Print the versions and devices that matter for a bug report."""
+    print(f"raven_align: {__version__}")
+    print(f"python: {platform.python_version()} ({platform.platform()})")
+    for name in _STACK:
+        try:
+            print(f"{name}: {md.version(name)}")
+        except md.PackageNotFoundError:
+            print(f"{name}: not installed")
+    import torch
+
+    print(f"cuda available: {torch.cuda.is_available()}"
+          + (f" ({torch.cuda.device_count()} x {torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else ""))
+    print(f"cpu threads: {torch.get_num_threads()}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="raven-align", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"raven-align {__version__}")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("env", help="print the software stack and devices").set_defaults(func=_env)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "func"):
+        parser.print_help()
+        return 0
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
