@@ -23,8 +23,14 @@ def _env(_: argparse.Namespace) -> int:
             print(f"{name}: not installed")
     import torch
 
-    print(f"cuda available: {torch.cuda.is_available()}"
-          + (f" ({torch.cuda.device_count()} x {torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else ""))
+    print(
+        f"cuda available: {torch.cuda.is_available()}"
+        + (
+            f" ({torch.cuda.device_count()} x {torch.cuda.get_device_name(0)})"
+            if torch.cuda.is_available()
+            else ""
+        )
+    )
     print(f"cpu threads: {torch.get_num_threads()}")
     return 0
 

@@ -22,16 +22,13 @@ PREFERENCE_VARIANTS = ("soft", "paper_prob", "paper_beta_margin")
 def masked_mean(values: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Mean of ``values`` over the examples where ``mask`` is set (all of them when ``mask`` is None).
 
-    An all-zero mask gives ``0 * values.sum()``: a zero loss that still connects the graph, so a
-    micro-batch without easy examples does not break gradient accumulation or DDP.
+    An all-zero mask gives a zero loss that is still connected to the graph, so a micro-batch without
+    easy examples does not break gradient accumulation or DDP (and no host sync is needed).
     """
     if mask is None:
         return values.mean()
     mask = mask.to(values.dtype)
-    n = mask.sum()
-    if float(n) == 0:
-        return values.sum() * 0.0
-    return (values * mask).sum() / n
+    return (values * mask).sum() / mask.sum().clamp_min(1.0)
 
 
 def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -54,7 +51,9 @@ def _objective_correction(target_entropy: torch.Tensor, weight_objective: str) -
     raise ValueError(f"weight_objective must be 'ce' or 'kl', got {weight_objective!r}")
 
 
-def classification_loss(logits: torch.Tensor, target: torch.Tensor, weight_objective: str = "ce") -> torch.Tensor:
+def classification_loss(
+    logits: torch.Tensor, target: torch.Tensor, weight_objective: str = "ce"
+) -> torch.Tensor:
     """RAVEN's classification loss ``CE(q_w, softmax f_θ)`` per example.
 
     The strong model's gradient is the same under ``ce`` and ``kl``; only the weights' differs.
@@ -143,7 +142,9 @@ def adaptive_confidence_loss(logits: torch.Tensor, target: torch.Tensor) -> torc
     return alpha * soft_cross_entropy(logits, target) + (1 - alpha) * soft_cross_entropy(logits, hard_s)
 
 
-def evidential_loss(logits: torch.Tensor, supervisor_probs: torch.Tensor, kl_weight: float = 0.1) -> torch.Tensor:
+def evidential_loss(
+    logits: torch.Tensor, supervisor_probs: torch.Tensor, kl_weight: float = 0.1
+) -> torch.Tensor:
     """`bayes` (Cui et al. 2024): Dirichlet evidential loss averaged over the K teachers.
 
     The strong model's outputs are evidence ``e = softplus(logits)``, Dirichlet ``α = e + 1``. For each

@@ -42,8 +42,11 @@ def plot_weight_history(
 def _fmt(v) -> str:
     if isinstance(v, float):
         return "nan" if math.isnan(v) else f"{v:.3f}"
-    if isinstance(v, Sequence) and not isinstance(v, str) and len(v) == 2 and all(
-        isinstance(x, float) for x in v
+    if (
+        isinstance(v, Sequence)
+        and not isinstance(v, str)
+        and len(v) == 2
+        and all(isinstance(x, float) for x in v)
     ):
         return f"{v[0]:.3f} ± {v[1]:.3f}"  # (mean, std)
     return str(v)

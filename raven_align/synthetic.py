@@ -59,10 +59,14 @@ def make_linear_problem(
     """Build the problem; supervisor k has accuracy ``accuracies[k]`` (in expectation), error kind
     ``error_kinds[k]`` (default ``"noise"`` above chance, ``"bias"`` below) and sharpness ``sharpness[k]``."""
     k = len(accuracies)
-    kinds = list(error_kinds) if error_kinds is not None else ["noise" if a > 0.5 else "bias" for a in accuracies]
+    kinds = (
+        list(error_kinds) if error_kinds is not None else ["noise" if a > 0.5 else "bias" for a in accuracies]
+    )
     for a, kind in zip(accuracies, kinds, strict=True):
         if kind not in ("noise", "bias") or not 0.0 < a < 1.0 or (kind == "noise" and a <= 0.5):
-            raise ValueError(f"invalid supervisor: accuracy {a}, kind {kind!r} ('noise' needs accuracy > 0.5)")
+            raise ValueError(
+                f"invalid supervisor: accuracy {a}, kind {kind!r} ('noise' needs accuracy > 0.5)"
+            )
     if dim < k + 1:
         raise ValueError(f"dim must exceed the number of supervisors ({k}), got {dim}")
     sharpness = list(sharpness) if sharpness is not None else [4.0] * k
@@ -72,11 +76,18 @@ def make_linear_problem(
     # Biased supervisors lean along a feature of their own; noisy ones look straight at u.
     dirs = torch.stack(
         [
-            math.cos(math.pi * (1 - a)) * u + math.sin(math.pi * (1 - a)) * basis[:, j + 1] if kind == "bias" else u
+            math.cos(math.pi * (1 - a)) * u + math.sin(math.pi * (1 - a)) * basis[:, j + 1]
+            if kind == "bias"
+            else u
             for j, (a, kind) in enumerate(zip(accuracies, kinds, strict=True))
         ]
     )
-    noise = torch.tensor([math.tan(math.pi * (1 - a)) if kind == "noise" else 0.0 for a, kind in zip(accuracies, kinds)])
+    noise = torch.tensor(
+        [
+            math.tan(math.pi * (1 - a)) if kind == "noise" else 0.0
+            for a, kind in zip(accuracies, kinds, strict=True)
+        ]
+    )
 
     def split(n: int):
         x = torch.randn(n, dim, generator=g)

@@ -32,18 +32,25 @@ class WeightingArguments:
     )
     weight_init: str = field(default="uniform", metadata={"help": "`uniform`, `entropy` or `explicit`."})
     initial_weights: list[float] | None = field(
-        default=None, metadata={"help": "Explicit initial weights (one per supervisor) for weight_init=explicit."}
+        default=None,
+        metadata={"help": "Explicit initial weights (one per supervisor) for weight_init=explicit."},
     )
-    supervisor_lr: float = field(default=1e-2, metadata={"help": "Learning rate η of the weights; 0 fixes them."})
+    supervisor_lr: float = field(
+        default=1e-2, metadata={"help": "Learning rate η of the weights; 0 fixes them."}
+    )
     weight_update_rule: str = field(
         default="clamp", metadata={"help": f"One of {UPDATE_RULES}.", "choices": UPDATE_RULES}
     )
     weight_objective: str = field(
         default="ce",
-        metadata={"help": "`ce` (paper) or `kl` (the weights ignore the mixture's own sharpness).",
-                  "choices": WEIGHT_OBJECTIVES},
+        metadata={
+            "help": "`ce` (paper) or `kl` (the weights ignore the mixture's own sharpness).",
+            "choices": WEIGHT_OBJECTIVES,
+        },
     )
-    uniform_pull: float = field(default=0.0, metadata={"help": "Strength of a pull of the weights toward uniform."})
+    uniform_pull: float = field(
+        default=0.0, metadata={"help": "Strength of a pull of the weights toward uniform."}
+    )
     supervisor_calibration: str = field(
         default="none",
         metadata={"help": "`none`, or `temperature`: per-supervisor temperatures equalising mean entropy."},
@@ -52,14 +59,21 @@ class WeightingArguments:
         default="none", metadata={"help": "Preference margins: `none` (paper) or `std` per supervisor."}
     )
     easy_phase_fraction: float = field(
-        default=0.1, metadata={"help": "Fraction of optimizer steps with frozen weights and easy examples first."}
+        default=0.1,
+        metadata={"help": "Fraction of optimizer steps with frozen weights and easy examples first."},
     )
     easy_phase_mode: str = field(
         default="mask", metadata={"help": f"One of {EASY_PHASE_MODES}.", "choices": EASY_PHASE_MODES}
     )
-    conf_alpha_max: float = field(default=0.5, metadata={"help": "`conf`: final weight of the strong model's own label."})
-    conf_warmup_fraction: float = field(default=0.2, metadata={"help": "`conf`: fraction of steps for α to rise."})
-    bayes_kl_weight: float = field(default=0.1, metadata={"help": "`bayes`: weight of the evidential KL term."})
+    conf_alpha_max: float = field(
+        default=0.5, metadata={"help": "`conf`: final weight of the strong model's own label."}
+    )
+    conf_warmup_fraction: float = field(
+        default=0.2, metadata={"help": "`conf`: fraction of steps for α to rise."}
+    )
+    bayes_kl_weight: float = field(
+        default=0.1, metadata={"help": "`bayes`: weight of the evidential KL term."}
+    )
 
     def validate_weighting(self) -> None:
         """Raise ``ValueError`` for values no trainer could use (called by the configs' __post_init__)."""
@@ -72,19 +86,27 @@ class WeightingArguments:
         if self.weight_init == "explicit" and not self.initial_weights:
             raise ValueError("weight_init='explicit' needs initial_weights")
         if self.weight_update_rule not in UPDATE_RULES:
-            raise ValueError(f"weight_update_rule must be one of {UPDATE_RULES}, got {self.weight_update_rule!r}")
+            raise ValueError(
+                f"weight_update_rule must be one of {UPDATE_RULES}, got {self.weight_update_rule!r}"
+            )
         if self.weight_objective not in WEIGHT_OBJECTIVES:
-            raise ValueError(f"weight_objective must be one of {WEIGHT_OBJECTIVES}, got {self.weight_objective!r}")
+            raise ValueError(
+                f"weight_objective must be one of {WEIGHT_OBJECTIVES}, got {self.weight_objective!r}"
+            )
         if self.supervisor_lr < 0:
             raise ValueError(f"supervisor_lr must be >= 0, got {self.supervisor_lr}")
         if self.supervisor_calibration not in ("none", "temperature"):
-            raise ValueError(f"supervisor_calibration must be none or temperature, got {self.supervisor_calibration!r}")
+            raise ValueError(
+                f"supervisor_calibration must be none or temperature, got {self.supervisor_calibration!r}"
+            )
         if self.margin_normalization not in ("none", "std"):
             raise ValueError(f"margin_normalization must be none or std, got {self.margin_normalization!r}")
         if not 0.0 <= self.easy_phase_fraction <= 1.0:
             raise ValueError(f"easy_phase_fraction must be in [0, 1], got {self.easy_phase_fraction}")
         if self.easy_phase_mode not in EASY_PHASE_MODES:
-            raise ValueError(f"easy_phase_mode must be one of {EASY_PHASE_MODES}, got {self.easy_phase_mode!r}")
+            raise ValueError(
+                f"easy_phase_mode must be one of {EASY_PHASE_MODES}, got {self.easy_phase_mode!r}"
+            )
 
     @property
     def learns_weights(self) -> bool:
@@ -96,11 +118,15 @@ class WeightingArguments:
         """The weights this method trains with: learned for `raven`, fixed for every baseline."""
         if self.supervision in ("naive", "select"):
             if self.naive_supervisor not in names:
-                raise ValueError(f"naive_supervisor {self.naive_supervisor!r} is not among the supervisors {names}")
+                raise ValueError(
+                    f"naive_supervisor {self.naive_supervisor!r} is not among the supervisors {names}"
+                )
             onehot = [1.0 if n == self.naive_supervisor else 0.0 for n in names]
             return SupervisorWeights(names, init=onehot, lr=0.0)
         if self.supervision == "static":
-            return SupervisorWeights(names, "entropy", 0.0, judgements=judgements, judgement_kind=judgement_kind)
+            return SupervisorWeights(
+                names, "entropy", 0.0, judgements=judgements, judgement_kind=judgement_kind
+            )
         if self.supervision != "raven":  # ens, conf, vsup, bayes, gt: the uniform mixture, fixed
             return SupervisorWeights(names, "uniform", 0.0)
         init = self.initial_weights if self.weight_init == "explicit" else self.weight_init

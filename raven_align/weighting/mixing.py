@@ -60,7 +60,9 @@ def margin_scales(margins: torch.Tensor, normalization: str = "none") -> torch.T
     std = margins.std(dim=0)
     if bool((std <= 0).any()):
         bad = [i for i, s in enumerate(std.tolist()) if s <= 0]
-        raise ValueError(f"supervisors {bad} give constant margins; 'std' normalization is undefined for them")
+        raise ValueError(
+            f"supervisors {bad} give constant margins; 'std' normalization is undefined for them"
+        )
     return std
 
 
