@@ -139,9 +139,9 @@ class SupervisorWeights:
     def zero_grad(self) -> None:
         self.weights.grad = None
 
-    def _reduced_grad(self) -> torch.Tensor:
+    def _reduced_grad(self, grad_scale: float = 1.0) -> torch.Tensor:
         grad = self.weights.grad
-        grad = torch.zeros_like(self.weights) if grad is None else grad.detach().clone()
+        grad = torch.zeros_like(self.weights) if grad is None else grad.detach().clone() / grad_scale
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
             # Every process must hold the same weights: average the gradient like DDP does for θ.
             backend_device = "cuda" if dist.get_backend() == "nccl" else "cpu"
@@ -150,13 +150,18 @@ class SupervisorWeights:
             grad = buf.cpu() / dist.get_world_size()
         return grad.float()
 
-    def step(self, frozen: bool = False) -> torch.Tensor:
+    def step(self, frozen: bool = False, grad_scale: float = 1.0) -> torch.Tensor:
         """Apply one update from the accumulated gradient (call once per optimizer step).
 
         ``frozen=True`` (the easy-sample phase) skips the update but still counts the step and records
-        the history. Returns the gradient that was used (after averaging over processes).
+        the history. ``grad_scale`` undoes a mixed-precision loss scale (the optimizer unscales the
+        model's gradients, not ours). A non-finite gradient (an fp16 overflow step) is skipped like
+        the optimizer skips it. Returns the gradient that was used (after averaging over processes).
         """
-        grad = self._reduced_grad() if self.learnable else torch.zeros_like(self.weights.detach())
+        grad = self._reduced_grad(grad_scale) if self.learnable else torch.zeros_like(self.weights.detach())
+        if not bool(torch.isfinite(grad).all()):
+            frozen = True
+            grad = torch.zeros_like(grad)
         if self.learnable and not frozen:
             w = self.weights.detach().double()
             g = grad.double()

@@ -1,0 +1,14 @@
+"""TRL-style trainers. Importing this subpackage imports transformers and TRL."""
+
+from .common import RAVEN_STATE_NAME, RAVEN_SUMMARY_NAME, EasyFirstSampler, RavenTrainerMixin
+from .dpo import RavenDPOTrainer
+from .dpo_config import RavenDPOConfig
+
+__all__ = [
+    "RAVEN_STATE_NAME",
+    "RAVEN_SUMMARY_NAME",
+    "EasyFirstSampler",
+    "RavenDPOConfig",
+    "RavenDPOTrainer",
+    "RavenTrainerMixin",
+]

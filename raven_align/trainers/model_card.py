@@ -1,0 +1,82 @@
+"""The RAVEN section of a trained model's card: what supervised it, and how much each supervisor counted."""
+
+from __future__ import annotations
+
+import os
+
+from huggingface_hub import ModelCard
+
+from ..reporting import markdown_table, plot_weight_history
+
+WEIGHTS_PLOT_NAME = "raven_weights.png"
+
+
+def _base_model_id(trainer) -> str | None:
+    if getattr(trainer.args, "base_model_id", None):
+        return trainer.args.base_model_id
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    name = getattr(getattr(model, "peft_config", {}).get("default", None), "base_model_name_or_path", None)
+    name = name or getattr(model.config, "_name_or_path", None)
+    return name if name and not os.path.isdir(name) else None  # a local folder is no Hub ID
+
+
+def raven_card_section(trainer, dataset_name: str | None, loss_type: str | None) -> str:
+    """Markdown describing the supervision of this run (weights table, settings, plot)."""
+    w = trainer.raven_weights
+    args = trainer.args
+    info = getattr(trainer, "raven_supervisor_info", {}) or {}
+    rows = [
+        {
+            "supervisor": name,
+            "identity": info.get(name, {}).get("id", "—")
+            if isinstance(info.get(name), dict)
+            else info.get(name, "—"),
+            "initial weight": float(w.initial[k]),
+            "final weight": float(w.weights.detach()[k]),
+        }
+        for k, name in enumerate(w.names)
+    ]
+    lines = [
+        "\n## RAVEN weak-to-strong supervision\n",
+        f"Trained with `raven_align` ({type(trainer).__name__}) from {len(w.names)} weak supervisor(s), "
+        f"supervision `{args.supervision}`"
+        + (f", loss `{loss_type}`" if loss_type else "")
+        + (f", on `{dataset_name}`" if dataset_name else "")
+        + ". No ground-truth labels were used unless the supervision is `gt`.\n\n",
+        markdown_table(rows),
+        "\n",
+        f"- weight learning rate η = {w.lr}, update rule `{w.update_rule}`, "
+        f"objective `{getattr(args, 'weight_objective', 'ce')}`, pull toward uniform {w.uniform_pull}\n",
+        f"- easy-sample phase: {trainer.raven_phase.num_steps} of {trainer.state.max_steps} optimizer steps, "
+        f"mode `{trainer.raven_phase.mode}`\n",
+        f"- margin normalisation `{getattr(args, 'margin_normalization', 'none')}`, "
+        f"calibration `{getattr(args, 'supervisor_calibration', 'none')}`\n",
+    ]
+    if len(w.history) > 1:
+        lines.append(f"\n![Supervisor weights over training]({WEIGHTS_PLOT_NAME})\n")
+    return "".join(lines)
+
+
+def write_raven_model_card(trainer, dataset_name: str | None = None, loss_type: str | None = None) -> str:
+    """Add the RAVEN section to the card TRL wrote in ``output_dir``; keep PEFT's metadata for adapters."""
+    out = trainer.args.output_dir
+    path = os.path.join(out, "README.md")
+    card = ModelCard.load(path) if os.path.isfile(path) else ModelCard("---\n---\n")
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    if hasattr(model, "peft_config"):
+        card.data.library_name = "peft"
+        tags = set(card.data.tags or [])
+        card.data.tags = sorted(tags | {"lora", "raven"})
+    base = _base_model_id(trainer)
+    if base:
+        card.data.base_model = base
+    if len(trainer.raven_weights.history) > 1:
+        plot_weight_history(
+            trainer.raven_weights.history,
+            trainer.raven_weights.names,
+            os.path.join(out, WEIGHTS_PLOT_NAME),
+            phase_steps=trainer.raven_phase.num_steps,
+        )
+    card.text = card.text.rstrip() + "\n" + raven_card_section(trainer, dataset_name, loss_type)
+    card.save(path)
+    return path
