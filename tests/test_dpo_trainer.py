@@ -7,9 +7,8 @@ import os
 
 import pytest
 import torch
-from conftest import sup_llama_config
 from datasets import Dataset
-from transformers import LlamaForCausalLM
+from transformers import LlamaConfig, LlamaForCausalLM
 from trl import DPOConfig, DPOTrainer
 
 from raven_align.trainers import RAVEN_STATE_NAME, RavenDPOConfig, RavenDPOTrainer
@@ -65,15 +64,30 @@ def _config(tmp_path, **kw):
     return base
 
 
+def _llama(tok, seed: int) -> LlamaForCausalLM:
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+    )
+    return LlamaForCausalLM(config)
+
+
 @pytest.fixture()
 def tiny_lm(sup_tokenizer_plain):
-    torch.manual_seed(0)
-    return LlamaForCausalLM(sup_llama_config(sup_tokenizer_plain))
+    return _llama(sup_tokenizer_plain, 0)
 
 
 def _other_lm(tok, seed=5):
-    torch.manual_seed(seed)
-    return LlamaForCausalLM(sup_llama_config(tok))
+    return _llama(tok, seed)
 
 
 def _raven(tiny_lm, tok, tmp_path, dataset=None, ref=True, **kw):

@@ -3,6 +3,7 @@
 from .common import RAVEN_STATE_NAME, RAVEN_SUMMARY_NAME, EasyFirstSampler, RavenTrainerMixin
 from .dpo import RavenDPOTrainer
 from .dpo_config import RavenDPOConfig
+from .reward import RavenRewardConfig, RavenRewardTrainer
 
 __all__ = [
     "RAVEN_STATE_NAME",
@@ -10,5 +11,7 @@ __all__ = [
     "EasyFirstSampler",
     "RavenDPOConfig",
     "RavenDPOTrainer",
+    "RavenRewardConfig",
+    "RavenRewardTrainer",
     "RavenTrainerMixin",
 ]

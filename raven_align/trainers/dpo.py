@@ -8,22 +8,11 @@ reference handling (``compute_ref_log_probs``, precomputed reference log-probs),
 
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 from trl import DPOTrainer
 
-from ..losses import (
-    adaptive_confidence_loss,
-    conf_alpha,
-    confidence_loss,
-    evidential_loss,
-    margins_as_probs,
-    masked_mean,
-    preference_as_classification,
-    preference_loss,
-)
-from ..weighting import easy_first_order, easy_mask, margin_scales
+from ..losses import masked_mean
+from ..weighting import easy_first_order, easy_mask
 from .common import EasyFirstSampler, RavenTrainerMixin
 from .dpo_config import RavenDPOConfig
 from .model_card import write_raven_model_card
@@ -31,9 +20,10 @@ from .preference_data import (
     GT_KEY,
     MARGINS_KEY,
     RavenPreferenceCollator,
-    margins_from_dataset,
-    resolve_supervisors,
+    prepare_supervision,
     signature_columns,
+    supervised_preference_loss,
+    wrap_collator,
 )
 
 _NON_MODEL_KEYS = {"completion_mask", "ref_chosen_logps", "ref_rejected_logps"}
@@ -54,27 +44,13 @@ class RavenDPOTrainer(RavenTrainerMixin, DPOTrainer):
     ):
         if not isinstance(args, RavenDPOConfig):
             raise TypeError("RavenDPOTrainer needs a RavenDPOConfig")
-        if train_dataset is None:
-            raise ValueError("`train_dataset` is required")
-        # Validate the supervision before any tokenisation or reference pass.
-        names = resolve_supervisors(list(train_dataset.column_names), args.supervisor_names)
-        if args.gt_column and args.gt_column not in train_dataset.column_names:
-            raise ValueError(f"gt_column {args.gt_column!r} is not a column of the training dataset")
-        self._raven_names = names
-        margins = margins_from_dataset(train_dataset, names)
-        self._margin_scales = margin_scales(margins, args.margin_normalization).float()
-        self._train_easy = easy_mask(margins, "preference")
+        sup = prepare_supervision(train_dataset, args)  # fail before any tokenising or reference pass
+        self._raven_names, self._margin_scales, self._train_easy = sup.names, sup.scales, sup.easy
         super().__init__(model, ref_model=ref_model, args=args, train_dataset=train_dataset, **kwargs)
-        if type(self.data_collator).__name__ == "DataCollatorForPreference":
-            fields = {
-                f.name: getattr(self.data_collator, f.name) for f in dataclasses.fields(self.data_collator)
-            }
-            self.data_collator = RavenPreferenceCollator(
-                **fields, supervisor_names=names, gt_column=args.gt_column
-            )
-        elif not isinstance(self.data_collator, RavenPreferenceCollator):
-            raise ValueError("a custom data_collator must be a RavenPreferenceCollator")
-        self._init_raven(names, (margins / self._margin_scales.double()).float(), "margins")
+        self.data_collator = wrap_collator(
+            self.data_collator, RavenPreferenceCollator, sup.names, args.gt_column
+        )
+        self._init_raven(sup.names, sup.margins, "margins")
 
     # -- data ----------------------------------------------------------------------------------------
     def _set_signature_columns_if_needed(self):
@@ -110,30 +86,6 @@ class RavenDPOTrainer(RavenTrainerMixin, DPOTrainer):
             ref_chosen, ref_rejected = self.compute_ref_log_probs(self.ref_model or model, inputs)
         return chosen_logps, rejected_logps, chosen_logps - ref_chosen, rejected_logps - ref_rejected
 
-    def _per_pair_loss(self, h: torch.Tensor, margins: torch.Tensor, gt: torch.Tensor | None):
-        args, beta = self.args, self.beta
-        mixed = self.raven_weights.mix_margins(margins)
-        method = args.supervision
-        if method == "gt":
-            truth = torch.ones_like(h, dtype=torch.bool) if gt is None else gt.to(h.device)
-            certain = torch.where(truth, torch.inf, -torch.inf).to(h.dtype)
-            return preference_loss(h, certain, "soft", beta), mixed
-        if method in ("conf", "vsup", "bayes"):
-            logits = preference_as_classification(h, beta)
-            target = margins_as_probs(mixed.detach()[:, None])[:, 0]
-            if method == "conf":
-                alpha = conf_alpha(
-                    self.state.global_step,
-                    self.state.max_steps,
-                    args.conf_alpha_max,
-                    args.conf_warmup_fraction,
-                )
-                return confidence_loss(logits, target, alpha), mixed
-            if method == "vsup":
-                return adaptive_confidence_loss(logits, target), mixed
-            return evidential_loss(logits, margins_as_probs(margins), args.bayes_kl_weight), mixed
-        return preference_loss(h, mixed, args.raven_loss_type, beta, args.weight_objective), mixed
-
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         inputs = dict(inputs)
         margins = inputs.pop(MARGINS_KEY)
@@ -141,7 +93,9 @@ class RavenDPOTrainer(RavenTrainerMixin, DPOTrainer):
         margins = margins / self._margin_scales.to(margins.device)
         chosen_logps, rejected_logps, chosen_lr, rejected_lr = self._log_ratios(model, inputs)
         h = chosen_lr - rejected_lr
-        per_pair, mixed = self._per_pair_loss(h, margins.to(h.dtype), gt)
+        per_pair, mixed = supervised_preference_loss(
+            self, h, margins.to(h.dtype), gt, self.beta, self.args.raven_loss_type
+        )
         loss = masked_mean(per_pair, self.raven_loss_mask(easy_mask(margins, "preference")))
         self._record_metrics(chosen_logps, rejected_logps, chosen_lr, rejected_lr, mixed)
         if return_outputs:
