@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"raven-align {__version__}")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("env", help="print the software stack and devices").set_defaults(func=_env)
+    from .cli_label import add_label_subcommand
+
+    add_label_subcommand(sub)
     return parser
 
 

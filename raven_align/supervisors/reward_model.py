@@ -1,0 +1,127 @@
+"""Sequence-classification reward models (``num_labels=1``) as preference supervisors."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from ._hf import (
+    HFModelSource,
+    default_name,
+    ensure_pad_token,
+    eval_mode,
+    load_tokenizer,
+    pad_right,
+    tokenizer_identity,
+)
+from .base import Supervisor, length_sorted_batches
+
+logger = logging.getLogger(__name__)
+
+
+class RewardModelSupervisor(Supervisor):
+    """Scores ``(prompt, completion)`` with a reward model (an ``AutoModelForSequenceClassification`` with one label).
+
+    Inputs may be in TRL's standard format (strings) or conversational format (message lists). Conversational
+    inputs always go through the chat template. Standard inputs do too when ``use_chat_template`` is true (by
+    default: when the tokenizer has a template), as a user turn and an assistant turn; with
+    ``use_chat_template=False`` they are tokenized as ``prompt + completion + eos``, which is exactly what TRL's
+    ``RewardTrainer`` trains on for standard-format data. Sequences longer than ``max_length`` tokens keep their
+    first ``max_length`` tokens (with a warning).
+
+    Args:
+        model: Hub id, local folder, or a loaded model.
+        tokenizer: tokenizer (or its id/path); defaults to the model's.
+        name: column suffix; defaults to the last part of the id/path.
+        revision: Hub revision; resolved to a commit for the identity.
+        batch_size, max_length: scoring settings (part of the cache key).
+        device, dtype: default to the best available (CUDA bf16, else fp32 on MPS/CPU).
+        model_kwargs: extra ``from_pretrained`` arguments (e.g. ``trust_remote_code``).
+    """
+
+    kind = "reward_model"
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any = None,
+        *,
+        name: str | None = None,
+        revision: str | None = None,
+        batch_size: int = 16,
+        max_length: int | None = 512,
+        use_chat_template: bool | None = None,
+        device: str | None = None,
+        dtype: Any = None,
+        show_progress: bool = True,
+        model_kwargs: dict | None = None,
+    ):
+        super().__init__(name or default_name(model, "reward_model"), "preference")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.src = HFModelSource(model, revision, device, dtype, model_kwargs)
+        self.tokenizer = load_tokenizer(tokenizer, model, self.src.revision)
+        if self.tokenizer is None:
+            raise ValueError("RewardModelSupervisor needs a tokenizer when the model is given as an object")
+        ensure_pad_token(self.tokenizer)
+        self.batch_size = batch_size
+        self.max_length = max_length
+        has_template = getattr(self.tokenizer, "chat_template", None) is not None
+        self.use_chat_template = has_template if use_chat_template is None else use_chat_template
+        if self.use_chat_template and not has_template:
+            raise ValueError("use_chat_template=True but the tokenizer has no chat template")
+        self.show_progress = show_progress
+
+    def identity(self) -> dict[str, Any]:
+        return {**self.src.identity(), "tokenizer_sha256": tokenizer_identity(self.tokenizer)}
+
+    def settings(self) -> dict[str, Any]:
+        return {"batch_size": self.batch_size, "max_length": self.max_length,
+                "use_chat_template": self.use_chat_template, "dtype": self.src.dtype_setting}
+
+    def tokenize(self, prompt: Any, completion: Any) -> list[int]:
+        """Token ids of one (prompt, completion), before truncation."""
+        tok = self.tokenizer
+        if isinstance(prompt, list) or isinstance(completion, list):
+            if not (isinstance(prompt, list) and isinstance(completion, list)):
+                raise ValueError("Mixed formats: prompt and completion must both be strings or both message lists")
+            messages = prompt + completion
+        elif self.use_chat_template:
+            messages = [{"role": "user", "content": prompt}, {"role": "assistant", "content": completion}]
+        else:
+            text = prompt + completion
+            if tok.eos_token and not text.endswith(tok.eos_token):
+                text += tok.eos_token
+            return list(tok(text)["input_ids"])
+        return list(tok.apply_chat_template(messages, tokenize=True, return_dict=True)["input_ids"])
+
+    def score(self, prompts: list, completions: list, **columns: Any) -> np.ndarray:
+        import torch
+        from tqdm.auto import tqdm
+        from transformers import AutoModelForSequenceClassification
+
+        if len(prompts) != len(completions):
+            raise ValueError(f"{len(prompts)} prompts but {len(completions)} completions")
+        ids = [self.tokenize(p, c) for p, c in zip(prompts, completions, strict=True)]
+        if self.max_length is not None:
+            n_long = sum(len(s) > self.max_length for s in ids)
+            if n_long:
+                logger.warning("%s: %d of %d sequences are longer than max_length=%d and were truncated",
+                               self.name, n_long, len(ids), self.max_length)
+            ids = [s[: self.max_length] for s in ids]
+        model = self.src.get(AutoModelForSequenceClassification, num_labels=1)
+        ensure_pad_token(self.tokenizer, model)
+        rewards = np.empty(len(ids), dtype=np.float64)
+        bar = tqdm(total=len(ids), desc=f"Scoring with {self.name}", disable=not self.show_progress, unit="seq")
+        with torch.inference_mode(), eval_mode(model):
+            for batch in length_sorted_batches([len(s) for s in ids], self.batch_size):
+                input_ids, mask = pad_right([ids[i] for i in batch], self.tokenizer.pad_token_id, self.src.device)
+                logits = model(input_ids=input_ids, attention_mask=mask).logits
+                if logits.shape[-1] != 1:
+                    raise ValueError(f"{self.name}: a reward model must have num_labels=1, got {logits.shape[-1]}")
+                rewards[batch] = logits[:, 0].float().cpu().numpy()
+                bar.update(len(batch))
+        bar.close()
+        return rewards

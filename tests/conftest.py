@@ -1,0 +1,113 @@
+"""Shared fixtures: tiny models built from configs and a tokenizer trained here (nothing is downloaded).
+
+Fixtures from the supervisors/labelling work are prefixed ``sup_``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+SUP_SENTENCES = [
+    "Write a short review of the movie Alien.",
+    "A tense, beautifully made thriller that still holds up.",
+    "Dull, slow and far too long; I left halfway through.",
+    "The tea tastes great and arrived quickly.",
+    "Awful taste, stale and overpriced. Do not buy.",
+    "This medication helped my migraines a lot.",
+    "Terrible side effects, I stopped after a week.",
+    "good bad great awful fine poor excellent boring",
+]
+SUP_CHAT_TEMPLATE = (
+    "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}</s>{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+)
+
+
+def _sup_train_tokenizer(chat_template: str | None):
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<unk>", "<pad>", "<s>", "</s>", "<|user|>", "<|assistant|>", "<|system|>"]
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.train_from_iterator(SUP_SENTENCES * 4, trainers.BpeTrainer(vocab_size=300, special_tokens=specials,
+                                                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", tok.token_to_id("<s>"))])
+    from tokenizers import decoders
+
+    tok.decoder = decoders.ByteLevel()
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>",
+                                   pad_token="<pad>")
+    fast.chat_template = chat_template
+    return fast
+
+
+@pytest.fixture(scope="session")
+def sup_tokenizer():
+    """A byte-level BPE tokenizer (vocab 300) with a pad token and a chat template."""
+    return _sup_train_tokenizer(SUP_CHAT_TEMPLATE)
+
+
+@pytest.fixture(scope="session")
+def sup_tokenizer_plain():
+    """The same tokenizer without a chat template."""
+    return _sup_train_tokenizer(None)
+
+
+def _sup_llama_config(tokenizer, **kwargs):
+    from transformers import LlamaConfig
+
+    return LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                       num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                       pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+                       eos_token_id=tokenizer.eos_token_id, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def sup_llama_config():
+    """``make(tokenizer, **overrides)`` -> a 2-layer, 32-wide ``LlamaConfig`` matching the tokenizer."""
+    return _sup_llama_config
+
+
+@pytest.fixture()
+def sup_reward_model(sup_tokenizer):
+    """A tiny Llama sequence-classification model with one label (a reward model), fp32, eval mode."""
+    import torch
+    from transformers import LlamaForSequenceClassification
+
+    torch.manual_seed(0)
+    return LlamaForSequenceClassification(_sup_llama_config(sup_tokenizer, num_labels=1)).eval()
+
+
+@pytest.fixture()
+def sup_causal_lms(sup_tokenizer):
+    """Two different tiny Llama causal LMs (a "policy" and a "reference")."""
+    import torch
+    from transformers import LlamaForCausalLM
+
+    torch.manual_seed(1)
+    policy = LlamaForCausalLM(_sup_llama_config(sup_tokenizer)).eval()
+    torch.manual_seed(2)
+    ref = LlamaForCausalLM(_sup_llama_config(sup_tokenizer)).eval()
+    return policy, ref
+
+
+@pytest.fixture()
+def sup_bert_classifier(sup_tokenizer):
+    """A tiny BERT sequence classifier with 3 labels."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(3)
+    config = BertConfig(vocab_size=len(sup_tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                        num_attention_heads=4, max_position_embeddings=256, num_labels=3,
+                        pad_token_id=sup_tokenizer.pad_token_id)
+    return BertForSequenceClassification(config).eval()
+
+
+@pytest.fixture()
+def sup_cache(tmp_path, monkeypatch):
+    """An empty raven_align cache directory for this test (also set as $RAVEN_ALIGN_CACHE)."""
+    path = tmp_path / "raven_cache"
+    monkeypatch.setenv("RAVEN_ALIGN_CACHE", str(path))
+    return path
