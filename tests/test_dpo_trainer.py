@@ -298,3 +298,18 @@ def test_bad_inputs_fail_early(tiny_lm, sup_tokenizer_plain, tmp_path):
         RavenDPOConfig(**_config(tmp_path, loss_type="ipo"))
     with pytest.raises(ValueError, match="naive_supervisor"):
         RavenDPOConfig(**_config(tmp_path, supervision="naive"))
+
+
+def test_preference_margins_match_the_training_forward(tiny_lm, sup_tokenizer_plain, tmp_path):
+    from raven_align.trainers.preference_eval import preference_margins, preference_report
+
+    raven = _raven(tiny_lm, sup_tokenizer_plain, tmp_path, easy_phase_fraction=0.0)
+    data = _dataset(n=4)
+    margins = preference_margins(raven, data.select_columns(["prompt", "chosen", "rejected"]), batch_size=3)
+    raven.model.eval()
+    with torch.no_grad():
+        _, _, c, r = raven._log_ratios(raven.model, {k: v for k, v in _batch(raven).items() if k != "raven_margins"})
+    assert margins["h"] == pytest.approx((c - r).tolist(), abs=1e-5)
+    report = preference_report(margins, a_preferred=[True, False, True, False])
+    expected = sum((h > 0) == t for h, t in zip(margins["h"], [True, False, True, False], strict=True)) / 4
+    assert report["implicit_reward_accuracy"] == pytest.approx(expected)

@@ -1,0 +1,1 @@
+"""Building blocks of the recipes: data and model loading by name, output safety, result reports."""

@@ -1,0 +1,75 @@
+"""Held-out preference evaluation of a DPO policy: implicit-reward and log-probability margins per pair."""
+
+from __future__ import annotations
+
+import torch
+from tqdm.auto import tqdm
+from trl.trainer.dpo_trainer import DataCollatorForPreference
+
+from ..evaluation import preference_accuracy
+
+_MODEL_KEYS = ("input_ids", "attention_mask")
+
+
+def _logps(model, batch) -> torch.Tensor:
+    """Summed completion log-probs per sequence (TRL's fused LM head, as in training)."""
+    completion_mask = batch["completion_mask"]
+    labels = batch["input_ids"].masked_fill(completion_mask == 0, -100)
+    out = model(**{k: batch[k] for k in _MODEL_KEYS}, labels=labels, use_cache=False, fused_lm_head=True)
+    return out.log_probs[:, -(completion_mask.size(1) - 1) :].sum(dim=1)
+
+
+@torch.no_grad()
+def preference_margins(
+    trainer, dataset, batch_size: int = 8, desc: str = "Scoring pairs", reference: list[float] | None = None
+) -> dict[str, list[float]]:
+    """For each pair of ``dataset`` (TRL preference format): the policy's log-prob margin
+    ``log π(chosen) - log π(rejected)``, the reference's, and their difference ``h`` (the implicit reward
+    margin divided by β). Pairs keep their order; nothing is dropped (``max_length`` truncates).
+
+    ``reference`` reuses the reference margins of an earlier call on the same pairs (the reference never
+    changes), halving the cost; ``reference="policy"`` declares the policy to be the reference (before any
+    training step), so only one forward runs.
+    """
+    prepared = trainer._prepare_dataset(dataset, trainer.processing_class, trainer.args, "raven_eval")
+    if len(prepared) != len(dataset):
+        raise ValueError(f"{len(dataset) - len(prepared)} evaluation pairs were dropped by truncation")
+    collator = DataCollatorForPreference(
+        pad_token_id=trainer.processing_class.pad_token_id,
+        max_length=trainer.args.max_length,
+        truncation_mode=trainer.args.truncation_mode,
+    )
+    model = trainer.model
+    was_training = model.training
+    model.eval()
+    policy, ref_margins = [], []
+    try:
+        for start in tqdm(range(0, len(prepared), batch_size), desc=desc):
+            rows = [prepared[i] for i in range(start, min(start + batch_size, len(prepared)))]
+            batch = {k: v.to(trainer.accelerator.device) for k, v in collator(rows).items()}
+            chosen, rejected = _logps(model, batch).chunk(2)
+            policy += (chosen - rejected).float().cpu().tolist()
+            if reference is None:
+                ref_chosen, ref_rejected = trainer.compute_ref_log_probs(trainer.ref_model or model, batch)
+                ref_margins += (ref_chosen - ref_rejected).float().cpu().tolist()
+    finally:
+        model.train(was_training)
+    if reference == "policy":
+        reference = policy
+    reference = ref_margins if reference is None else list(reference)
+    if len(reference) != len(policy):
+        raise ValueError(f"{len(reference)} reference margins for {len(policy)} pairs")
+    return {
+        "policy": policy,
+        "reference": reference,
+        "h": [p - r for p, r in zip(policy, reference, strict=True)],
+    }
+
+
+def preference_report(margins: dict[str, list[float]], a_preferred=None) -> dict[str, float]:
+    """Accuracies of the implicit reward (``h``) and of the raw log-prob margins against the truth."""
+    return {
+        "implicit_reward_accuracy": preference_accuracy(margins["h"], a_preferred),
+        "policy_logprob_accuracy": preference_accuracy(margins["policy"], a_preferred),
+        "reference_logprob_accuracy": preference_accuracy(margins["reference"], a_preferred),
+    }
