@@ -20,8 +20,8 @@ from raven_align.labeling import label_dataset
 from raven_align.pipeline.data import load_preference_dataset, truth_of
 from raven_align.pipeline.models import load_causal_lm
 from raven_align.pipeline.outputs import check_hub_access, check_output_dir
-from raven_align.provenance import read_provenance
 from raven_align.pipeline.preference_report import add_pgr, results_markdown, split_results
+from raven_align.provenance import read_provenance
 from raven_align.trainers import RavenDPOConfig, RavenDPOTrainer
 from raven_align.trainers.preference_eval import preference_margins, preference_report
 
