@@ -1,4 +1,4 @@
-"""Strong models by name: ``embedded:smollm2`` or a Hub ID / local folder, loaded per TRL's ModelConfig."""
+"""Strong models by name: ``embedded:smollm2`` (a packaged model) or a Hub ID / local folder."""
 
 from __future__ import annotations
 
@@ -20,25 +20,9 @@ def resolve_model(name: str) -> tuple[str, str | None]:
     return str(getattr(assets, fn)()), hub_id
 
 
-def load_causal_lm(model_args):
-    """Model and tokenizer as TRL's example scripts load them (dtype, revision, 4/8-bit quantisation)."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import get_kbit_device_map, get_quantization_config
-
-    path, hub_id = resolve_model(model_args.model_name_or_path)
-    dtype = model_args.dtype if model_args.dtype in ("auto", None) else getattr(torch, model_args.dtype)
-    quantization_config = get_quantization_config(model_args)
-    model = AutoModelForCausalLM.from_pretrained(
-        path,
-        revision=model_args.model_revision,
-        dtype=dtype,
-        attn_implementation=model_args.attn_implementation,
-        quantization_config=quantization_config,
-        device_map=get_kbit_device_map() if quantization_config is not None else None,
-        trust_remote_code=model_args.trust_remote_code,
-    )
-    tokenizer = AutoTokenizer.from_pretrained(path, revision=model_args.model_revision)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return model, tokenizer, hub_id
+def model_init_kwargs(model_args) -> dict:
+    """What TRL's trainers pass to ``from_pretrained`` when given a model name (its ``model_init_kwargs``)."""
+    kwargs = {"revision": model_args.model_revision, "dtype": model_args.dtype or "float32"}
+    if model_args.attn_implementation is not None:
+        kwargs["attn_implementation"] = model_args.attn_implementation
+    return kwargs

@@ -14,11 +14,11 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 
-from trl import ModelConfig, TrlParser, get_peft_config
+from trl import ModelConfig, TrlParser, get_peft_config, get_quantization_config
 
 from raven_align.labeling import label_dataset
 from raven_align.pipeline.data import load_preference_dataset, truth_of
-from raven_align.pipeline.models import load_causal_lm
+from raven_align.pipeline.models import model_init_kwargs, resolve_model
 from raven_align.pipeline.outputs import check_hub_access, check_output_dir
 from raven_align.pipeline.preference_report import add_pgr, results_markdown, split_results
 from raven_align.provenance import read_provenance
@@ -87,11 +87,14 @@ def _identity(entry: dict) -> str:
 
 
 def build_supervisors(args: PreferenceRecipeArguments) -> list:
-    from raven_align.supervisors.specs import build_supervisor, embedded_supervisors
+    """Supervisors from specs; `embedded` expands to the embedded default set for the movie target."""
+    from raven_align.supervisors.specs import build_supervisor
 
     out = []
     for spec in args.supervisors:
         if spec == "embedded":
+            from raven_align.supervisors.specs import embedded_supervisors
+
             out += embedded_supervisors(
                 batch_size=args.supervisor_batch_size, max_length=args.supervisor_max_length
             )
@@ -138,14 +141,19 @@ def main(
     del supervisors  # no weak model stays in memory while the strong model trains
 
     # 2. the strong model and the trainer
-    model, tokenizer, hub_id = load_causal_lm(model_args)
+    # TRL loads the model from its name (dtype, revision, 4/8-bit quantisation), as in its own scripts.
+    model_path, hub_id = resolve_model(model_args.model_name_or_path)
+    training_args.model_init_kwargs = {
+        **model_init_kwargs(model_args),
+        **(training_args.model_init_kwargs or {}),
+    }
     if training_args.base_model_id is None:
         training_args.base_model_id = hub_id
     trainer = RavenDPOTrainer(
-        model,
+        model_path,
         args=training_args,
         train_dataset=train,
-        processing_class=tokenizer,
+        quantization_config=get_quantization_config(model_args),
         peft_config=get_peft_config(model_args),
     )
     provenance = read_provenance(train) or {}

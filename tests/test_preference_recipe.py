@@ -1,0 +1,178 @@
+"""The preference-alignment recipe: every YAML parses into the intended settings, and a tiny run goes end to end."""
+
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from datasets import Dataset, DatasetDict
+from transformers import LlamaConfig, LlamaForCausalLM
+from trl import ModelConfig, TrlParser, get_peft_config, get_quantization_config
+
+from raven_align.trainers import RavenDPOConfig
+
+RECIPE = Path(__file__).parents[1] / "recipes" / "preference_alignment"
+
+
+def _recipe():
+    spec = importlib.util.spec_from_file_location("preference_recipe", RECIPE / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve string annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+def _parse(*argv):
+    recipe = _recipe()
+    parser = TrlParser((recipe.PreferenceRecipeArguments, RavenDPOConfig, ModelConfig))
+    return parser.parse_args_and_config(list(argv))
+
+
+def test_embedded_default_is_a_cpu_fp32_lora_run():
+    script, train, model = _parse("--config", str(RECIPE / "embedded_default.yaml"))
+    assert script.dataset_name == "embedded:rotten_tomatoes" and script.supervisors == ["embedded"]
+    assert model.model_name_or_path == "embedded:smollm2" and model.use_peft and model.lora_r == 8
+    assert train.use_cpu and not train.bf16 and not train.gradient_checkpointing
+    assert train.precompute_ref_log_probs and train.supervision == "raven"
+    # CLI flags override the YAML (the baseline switch of the closing-note runs)
+    _, ens, _ = _parse("--config", str(RECIPE / "embedded_default.yaml"), "--supervision", "ens")
+    assert ens.supervision == "ens"
+
+
+@pytest.mark.parametrize(
+    "name, quantized", [("paper_qwen2.5_7b.yaml", False), ("paper_qwen2.5_7b_qlora.yaml", True)]
+)
+def test_paper_configs_dry_run(name, quantized):
+    # GPU settings (bf16) cannot be built on a CPU-only machine: override them as a user would here
+    script, train, model = _parse("--config", str(RECIPE / name), "--bf16", "false", "--use_cpu", "true")
+    assert model.model_name_or_path == "Qwen/Qwen2.5-7B"
+    assert (train.beta, train.learning_rate, train.num_train_epochs) == (0.1, 5e-6, 5)
+    assert (train.supervisor_lr, train.easy_phase_fraction, train.easy_phase_mode) == (1e-3, 0.1, "order")
+    lora = get_peft_config(model)
+    assert (lora.r, lora.lora_alpha) == (8, 16) and lora.target_modules == "all-linear"
+    assert script.dataset_data_dir == "harmless-base" and script.id_dataset_data_dir == "helpful-base"
+    q = get_quantization_config(model)
+    assert (q is not None and q.load_in_4bit and q.bnb_4bit_quant_type == "nf4") if quantized else q is None
+
+
+def _tiny_assets(tmp_path, tok):
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+    )
+    model_dir = tmp_path / "tiny-lm"
+    LlamaForCausalLM(config).save_pretrained(model_dir)
+    tok.save_pretrained(model_dir)
+    good, bad = "great excellent tense thriller, loved it", "awful boring slow poor"
+    rows = [
+        {
+            "prompt": "Review the movie.",
+            "chosen": good if i % 2 else bad,
+            "rejected": bad if i % 2 else good,
+            "gt_label": i % 2,
+        }
+        for i in range(16)
+    ]
+    DatasetDict({"train": Dataset.from_list(rows[:12]), "test": Dataset.from_list(rows[12:])}).save_to_disk(
+        tmp_path / "pairs"
+    )
+    return str(model_dir), str(tmp_path / "pairs")
+
+
+def test_tiny_run_end_to_end(sup_tokenizer_plain, sup_cache, tmp_path):
+    model_dir, data_dir = _tiny_assets(tmp_path, sup_tokenizer_plain)
+    out = tmp_path / "out"
+    argv = [
+        "--dataset_name",
+        data_dir,
+        "--supervisors",
+        "len=length",
+        "vader",
+        "--model_name_or_path",
+        model_dir,
+        "--use_peft",
+        "true",
+        "--lora_r",
+        "4",
+        "--lora_target_modules",
+        "q_proj",
+        "v_proj",
+        "--output_dir",
+        str(out),
+        "--max_steps",
+        "3",
+        "--per_device_train_batch_size",
+        "4",
+        "--learning_rate",
+        "1e-3",
+        "--supervisor_lr",
+        "0.5",
+        "--weight_update_rule",
+        "exponentiated",
+        "--margin_normalization",
+        "std",
+        "--max_length",
+        "32",
+        "--use_cpu",
+        "true",
+        "--bf16",
+        "false",
+        "--gradient_checkpointing",
+        "false",
+        "--report_to",
+        "none",
+        "--save_strategy",
+        "no",
+        "--precompute_ref_log_probs",
+        "true",
+        "--eval_batch_size",
+        "3",
+        "--base_model_id",
+        "org/tiny",
+    ]
+    pytest.importorskip("vaderSentiment")
+    recipe = _recipe()
+    results = recipe.main(*_parse(*argv))
+    target = results["splits"]["target"]
+    assert set(target["supervisor_accuracy"]) == {"len", "vader"}
+    assert target["supervisor_accuracy"]["vader"] == 1.0  # VADER reads "great" vs "awful" right
+    assert target["strong_before"]["implicit_reward_accuracy"] == 0.5  # the policy is the reference
+    assert results["timing"]["steps"] == 3
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["weights"] == pytest.approx(results["weights"])
+    assert "| supervisor `vader` |" in (out / "results.md").read_text()
+    card = (out / "README.md").read_text()
+    assert "library_name: peft" in card and "base_model: org/tiny" in card and "vader" in card
+    assert os.path.isfile(out / "adapter_model.safetensors") and os.path.isfile(out / "raven_weights.png")
+    # a second run must not overwrite these outputs
+    with pytest.raises(FileExistsError, match="not empty"):
+        recipe.main(*_parse(*argv))
+
+
+def test_push_without_token_fails_before_any_work(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    recipe = _recipe()
+    args = _parse(
+        "--config",
+        str(RECIPE / "embedded_default.yaml"),
+        "--push_to_hub",
+        "true",
+        "--hub_model_id",
+        "me/x",
+        "--output_dir",
+        str(tmp_path / "o"),
+    )
+    with pytest.raises(RuntimeError, match="HF_HUB_OFFLINE"):
+        recipe.main(*args)
