@@ -159,6 +159,12 @@ def test_tiny_run_end_to_end(sup_tokenizer_plain, sup_cache, tmp_path):
     # a second run must not overwrite these outputs
     with pytest.raises(FileExistsError, match="not empty"):
         recipe.main(*_parse(*argv))
+    # a baseline run on the same data and model reuses the cached reference margins (same "before" numbers)
+    caches = list(Path(sup_cache).glob("labelled/*/raven_ref_margins-*.json"))
+    assert len(caches) == 1  # the target test split; its margins were written by the first run
+    again = recipe.main(*_parse(*argv, "--output_dir", str(tmp_path / "ens"), "--supervision", "ens"))
+    assert again["splits"]["target"]["strong_before"] == target["strong_before"]
+    assert again["weights"] == {"len": 0.5, "vader": 0.5}
 
 
 def test_push_without_token_fails_before_any_work(tmp_path, monkeypatch):

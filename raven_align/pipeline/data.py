@@ -59,3 +59,25 @@ def truth_of(dataset, gt_column: str | None) -> list[bool]:
     if gt_column not in dataset.column_names:
         raise ValueError(f"truth column {gt_column!r} is missing (columns: {dataset.column_names})")
     return [bool(v) for v in dataset[gt_column]]
+
+
+def materialize(dataset, kind: str = "labelled"):
+    """The same rows, saved once under the cache directory (keyed by content) and memory-mapped from there.
+
+    An in-memory dataset gives TRL's caches (tokenisation, precomputed reference log-probs) a temporary home
+    that dies with the process; a dataset on disk lets every later run with the same data and model reuse them.
+    """
+    import hashlib
+
+    import datasets
+
+    from ..cache import build_dir_atomically, cache_root
+    from ..labeling import column_hash
+
+    key = hashlib.sha256(
+        repr([(c, column_hash(dataset, c)) for c in dataset.column_names]).encode()
+    ).hexdigest()[:24]
+    path = build_dir_atomically(cache_root() / kind / key, lambda tmp: dataset.save_to_disk(str(tmp)))
+    loaded = datasets.load_from_disk(str(path))
+    loaded.info.description = dataset.info.description  # provenance travels in the description
+    return loaded

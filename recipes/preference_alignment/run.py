@@ -14,10 +14,11 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 
+from transformers import set_seed
 from trl import ModelConfig, TrlParser, get_peft_config, get_quantization_config
 
 from raven_align.labeling import label_dataset
-from raven_align.pipeline.data import load_preference_dataset, truth_of
+from raven_align.pipeline.data import load_preference_dataset, materialize, truth_of
 from raven_align.pipeline.models import model_init_kwargs, resolve_model
 from raven_align.pipeline.outputs import check_hub_access, check_output_dir
 from raven_align.pipeline.preference_report import add_pgr, results_markdown, split_results
@@ -86,6 +87,16 @@ def _identity(entry: dict) -> str:
     return str(ident.get("qualname") or entry.get("kind", "?"))
 
 
+def _reference_cache(dataset, trainer) -> str | None:
+    """Where the reference's margins on ``dataset`` are kept (beside the cached data), if anywhere."""
+    model_hash = getattr(trainer, "_precompute_model_hash", None)
+    if not model_hash or not dataset.cache_files:
+        return None
+    return os.path.join(
+        os.path.dirname(dataset.cache_files[0]["filename"]), f"raven_ref_margins-{model_hash}.json"
+    )
+
+
 def build_supervisors(args: PreferenceRecipeArguments) -> list:
     """Supervisors from specs; `embedded` expands to the embedded default set for the movie target."""
     from raven_align.supervisors.specs import build_supervisor
@@ -93,11 +104,9 @@ def build_supervisors(args: PreferenceRecipeArguments) -> list:
     out = []
     for spec in args.supervisors:
         if spec == "embedded":
-            from raven_align.supervisors.specs import embedded_supervisors
+            from raven_align.assets.supervisors import embedded_supervisors
 
-            out += embedded_supervisors(
-                batch_size=args.supervisor_batch_size, max_length=args.supervisor_max_length
-            )
+            out += embedded_supervisors(batch_size=args.supervisor_batch_size)
         else:
             out.append(
                 build_supervisor(
@@ -135,12 +144,13 @@ def main(
             script_args.id_dataset_name, data_dir=script_args.id_dataset_data_dir, **load
         )["test"]
     supervisors = build_supervisors(script_args)
-    train = label_dataset(target["train"], supervisors)
-    splits = {k: label_dataset(v, supervisors) for k, v in splits.items()}
+    train = materialize(label_dataset(target["train"], supervisors))
+    splits = {k: materialize(label_dataset(v, supervisors)) for k, v in splits.items()}
     labelling_seconds = time.perf_counter() - start
     del supervisors  # no weak model stays in memory while the strong model trains
 
     # 2. the strong model and the trainer
+    set_seed(training_args.seed)  # the LoRA initialisation, hence the reference-cache key, is reproducible
     # TRL loads the model from its name (dtype, revision, 4/8-bit quantisation), as in its own scripts.
     model_path, hub_id = resolve_model(model_args.model_name_or_path)
     training_args.model_init_kwargs = {
@@ -167,15 +177,29 @@ def main(
     def evaluate(tag: str, reference: dict | None) -> dict:
         out = {}
         for name, ds in splits.items():
-            # The reference never changes: score it once (before training it *is* the policy).
-            ref = None if reference is None else reference[name][0]["reference"]
-            margins = preference_margins(
-                trainer,
-                ds.select_columns(["prompt", "chosen", "rejected"]),
-                script_args.eval_batch_size,
-                desc=f"Evaluating {name} ({tag})",
-                reference=ref if ref is not None else (None if resuming else "policy"),
-            )
+            # The reference never changes: score it once per data and model (cached on disk next to the
+            # data), and before training it *is* the policy.
+            cache = _reference_cache(ds, trainer)
+            if reference is not None:
+                ref = reference[name][0]["reference"]
+            elif cache and os.path.isfile(cache) and not resuming:
+                with open(cache) as f:
+                    ref = json.load(f)
+            else:
+                ref = None if resuming else "policy"
+            if isinstance(ref, list) and reference is None:  # before training, from the cache
+                margins = {"policy": ref, "reference": ref, "h": [0.0] * len(ref)}
+            else:
+                margins = preference_margins(
+                    trainer,
+                    ds.select_columns(["prompt", "chosen", "rejected"]),
+                    script_args.eval_batch_size,
+                    desc=f"Evaluating {name} ({tag})",
+                    reference=ref,
+                )
+            if cache and not os.path.isfile(cache):
+                with open(cache, "w") as f:
+                    json.dump(margins["reference"], f)
             out[name] = (margins, preference_report(margins, _truth(ds, script_args)))
         return out
 
