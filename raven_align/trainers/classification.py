@@ -1,0 +1,183 @@
+"""RavenClassificationTrainer: a transformers ``Trainer`` whose soft targets are the supervisors' mixture.
+
+Works for any model whose forward returns class logits (or an output with ``.logits``): HF sequence or
+image classification models (full fine-tuning, or PEFT/LoRA with the head in ``modules_to_save``) and plain
+``torch.nn.Module`` s such as a linear probe over a column of frozen features
+(:class:`raven_align.trainers.probes.LinearProbe`). The judgement columns ``probs__<name>`` survive
+``remove_unused_columns``, are taken out by the collator and never reach the model's forward.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from transformers import Trainer, TrainingArguments
+
+from ..losses import (
+    adaptive_confidence_loss,
+    classification_loss,
+    conf_alpha,
+    confidence_loss,
+    evidential_loss,
+    masked_mean,
+    soft_cross_entropy,
+)
+from ..weighting import WeightingArguments, apply_temperature, easy_first_order, easy_mask, fit_temperatures
+from .classification_data import (
+    LABELS_KEY,
+    PROBS_KEY,
+    PROBS_PREFIX,
+    RavenClassificationCollator,
+    probs_from_dataset,
+    resolve_supervisors,
+)
+from .common import EasyFirstSampler, RavenTrainerMixin
+
+MIXINGS = ("probs", "logits")
+
+
+@dataclass
+class RavenClassificationConfig(TrainingArguments, WeightingArguments):
+    """Configuration for :class:`RavenClassificationTrainer`: ``TrainingArguments`` plus RAVEN's options
+    (:class:`~raven_align.weighting.WeightingArguments`) and the fields below."""
+
+    mixing: str = field(
+        default="probs",
+        metadata={"help": "`probs`: q = Σ w_k p_k (paper, vision); `logits`: q = softmax(Σ w_k log p_k) (paper, text).",
+                  "choices": MIXINGS},
+    )
+    label_column: str = field(
+        default="label", metadata={"help": "Ground-truth class column (read by `gt` and by evaluation only)."}
+    )
+    supervisor_prefix: str = field(
+        default=PROBS_PREFIX, metadata={"help": "Judgement columns are `<prefix><supervisor name>`."}
+    )
+    # The paper's vision setting: mask the loss to unanimous examples for the first 10% of steps.
+    easy_phase_mode: str = field(default="mask", metadata={"help": "`mask` (paper vision), `order` or `none`."})
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.validate_weighting()
+        if self.mixing not in MIXINGS:
+            raise ValueError(f"mixing must be one of {MIXINGS}, got {self.mixing!r}")
+        if not self.supervisor_prefix:
+            raise ValueError("supervisor_prefix must not be empty")
+
+
+class RavenClassificationTrainer(RavenTrainerMixin, Trainer):
+    """Trains a classifier from weak supervisors' class probabilities, weighted by RAVEN or a baseline
+    (``args.supervision``). The train dataset holds the model's inputs plus ``probs__<name>`` columns;
+    evaluation datasets may have the label column only (their loss is then CE against the labels)."""
+
+    def __init__(self, model=None, args: RavenClassificationConfig | None = None, train_dataset=None, **kwargs):
+        if not isinstance(args, RavenClassificationConfig):
+            raise TypeError("RavenClassificationTrainer needs a RavenClassificationConfig")
+        if train_dataset is None:
+            raise ValueError("`train_dataset` is required")
+        columns = list(train_dataset.column_names)
+        names = resolve_supervisors(columns, args.supervisor_names, args.supervisor_prefix)
+        if args.supervision == "gt" and args.label_column not in columns:
+            raise ValueError(f"supervision='gt' needs the label column {args.label_column!r} in the train dataset")
+        self._raven_names = names
+        probs = probs_from_dataset(train_dataset, names, args.supervisor_prefix)
+        # Label-free calibration is fitted once on the whole training set, like the reference loop does.
+        self.raven_temperatures = fit_temperatures(probs) if args.supervisor_calibration == "temperature" else None
+        if self.raven_temperatures is not None:
+            probs = apply_temperature(probs, self.raven_temperatures.double())
+        self._train_easy = easy_mask(probs, "classification")
+        super().__init__(model=model, args=args, train_dataset=train_dataset, **kwargs)
+        if not isinstance(self.data_collator, RavenClassificationCollator):
+            self.data_collator = RavenClassificationCollator(
+                self.data_collator, names, args.supervisor_prefix, args.label_column
+            )
+        if args.label_names is None:
+            self.label_names = [LABELS_KEY]  # what prediction_step hands to compute_metrics
+        self.loss_is_scaled_for_ga = False  # our loss is a per-micro-batch mean: let the Trainer divide by GA
+        if args.mixing == "logits":
+            self._init_raven(names, _log(probs.float()), "logits")
+        else:
+            self._init_raven(names, probs.float(), "probs")
+
+    # -- data ----------------------------------------------------------------------------------------
+    def _set_signature_columns_if_needed(self):
+        super()._set_signature_columns_if_needed()
+        extra = [f"{self.args.supervisor_prefix}{n}" for n in self._raven_names] + [self.args.label_column]
+        self._signature_columns = list(dict.fromkeys([*self._signature_columns, *extra]))
+
+    def _get_train_sampler(self, train_dataset=None):
+        phase = self.args.build_phase(1)  # only the mode and whether a phase exists matter here
+        if phase.mode == "order" and phase.fraction > 0:
+            return EasyFirstSampler(easy_first_order(self._train_easy, seed=self.args.seed), seed=self.args.seed)
+        return super()._get_train_sampler(train_dataset)
+
+    # -- loss ----------------------------------------------------------------------------------------
+    def mixture(self, probs: torch.Tensor) -> torch.Tensor:
+        """The current mixture's class probabilities for judgements ``(B, K, C)`` (calibrated first)."""
+        if self.raven_temperatures is not None:
+            probs = apply_temperature(probs, self.raven_temperatures.to(probs.device))
+        if self.args.mixing == "logits":
+            return self.raven_weights.mix_logits(_log(probs))
+        return self.raven_weights.mix_probs(probs)
+
+    def per_example_loss(self, logits: torch.Tensor, probs: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """The loss of ``args.supervision`` for each example; gradients reach the weights through the mixture."""
+        args, method = self.args, self.args.supervision
+        if method == "gt":
+            if labels is None:
+                raise ValueError(f"supervision='gt' needs the label column {args.label_column!r} in every batch")
+            return soft_cross_entropy(logits, F.one_hot(labels, logits.shape[-1]).to(logits.dtype))
+        target = self.mixture(probs)
+        if method == "conf":
+            alpha = conf_alpha(self.state.global_step, self.state.max_steps, args.conf_alpha_max,
+                               args.conf_warmup_fraction)
+            return confidence_loss(logits, target.detach(), alpha)
+        if method == "vsup":
+            return adaptive_confidence_loss(logits, target.detach())
+        if method == "bayes":
+            if self.raven_temperatures is not None:
+                probs = apply_temperature(probs, self.raven_temperatures.to(probs.device))
+            return evidential_loss(logits, probs, args.bayes_kl_weight)
+        return classification_loss(logits, target, args.weight_objective)  # raven, naive, select, ens, static
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        inputs = dict(inputs)
+        probs = inputs.pop(PROBS_KEY, None)
+        labels = inputs.pop(LABELS_KEY, None)
+        outputs = model(**inputs)
+        logits = _logits(outputs).float()
+        if probs is None:  # an evaluation set without judgements: CE against the ground truth
+            if labels is None:
+                raise ValueError(f"a batch has neither judgement columns nor the label {self.args.label_column!r}")
+            loss = F.cross_entropy(logits, labels)
+        else:
+            probs = probs.to(logits.device, logits.dtype)
+            per_example = self.per_example_loss(logits, probs, labels)
+            loss = masked_mean(per_example, self.raven_loss_mask(easy_mask(probs, "classification")))
+        if return_outputs:
+            return loss, (outputs if hasattr(outputs, "logits") else {"logits": logits})
+        return loss
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        # Without labels the stock step calls model(**inputs) itself: the judgements must not go along.
+        if any(inputs.get(k) is None for k in self.label_names):
+            inputs = {k: v for k, v in inputs.items() if k != PROBS_KEY}
+        return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys)
+
+
+def _log(probs: torch.Tensor) -> torch.Tensor:
+    """Log-probabilities as the supervisors' logits (softmax-equivalent); exact zeros become the log of the
+    smallest normal number rather than -inf, which would poison the weighted sum."""
+    return torch.log(probs.clamp_min(torch.finfo(probs.dtype).tiny))
+
+
+def _logits(outputs) -> torch.Tensor:
+    """Class logits from an HF output, a tuple, or a bare tensor."""
+    if isinstance(outputs, torch.Tensor):
+        return outputs
+    if hasattr(outputs, "logits"):
+        return outputs.logits
+    if isinstance(outputs, dict):
+        return outputs["logits"]
+    return outputs[0]
