@@ -3,76 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Any
 
-SPEC_HELP = """\
-Supervisor specs, each optionally prefixed with NAME= (the column suffix):
-  vader                         VADER sentiment compound score (needs vaderSentiment)
-  length                        number of words of the response
-  reward_model:ID_OR_PATH[@REV] a sequence-classification reward model (alias rm:)
-  classifier:ID_OR_PATH[@REV]   a text/image classifier (classification data)
-  implicit:POLICY[,REF]         a DPO policy's implicit reward (REF optional for a PEFT adapter; see --beta)
-  callable:MODULE:FUNCTION      a Python function f(prompts, completions, **kw) -> list[float]
-  column:CHOSEN,REJECTED        precomputed reward columns (column:COL for class probabilities)
-"""
-_NAME = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.\-]*)=(.+)$")
-
-
-def _model_and_revision(target: str) -> tuple[str, str | None]:
-    if "@" in target and not Path(target).exists():
-        model, revision = target.rsplit("@", 1)
-        return model, revision
-    return target, None
-
-
-def build_supervisor(spec: str, args: argparse.Namespace):
-    """A ``Supervisor`` from a command-line spec (see ``SPEC_HELP``)."""
-    from .supervisors import (
-        CallableSupervisor,
-        ClassifierSupervisor,
-        ColumnSupervisor,
-        ImplicitRewardSupervisor,
-        RewardModelSupervisor,
-    )
-
-    name = None
-    match = _NAME.match(spec)
-    if match and ":" not in match.group(1):
-        name, spec = match.group(1), match.group(2)
-    kind, _, target = spec.partition(":")
-    template = {"auto": None, "yes": True, "no": False}[args.chat_template]
-    common = {"batch_size": args.batch_size, "device": args.device}
-    if kind in ("vader", "length") and not target:
-        from .assets import length_reward, vader_reward
-
-        return CallableSupervisor(vader_reward if kind == "vader" else length_reward, name=name or kind)
-    if kind in ("reward_model", "rm") and target:
-        model, revision = _model_and_revision(target)
-        return RewardModelSupervisor(model, name=name, revision=revision, max_length=args.max_length,
-                                     use_chat_template=template, **common)
-    if kind == "classifier" and target:
-        model, revision = _model_and_revision(target)
-        return ClassifierSupervisor(model, name=name, revision=revision, max_length=args.max_length, **common)
-    if kind == "implicit" and target:
-        policy, _, ref = target.partition(",")
-        return ImplicitRewardSupervisor(policy, ref or None, name=name, beta=args.beta, max_length=args.max_length,
-                                        use_chat_template=bool(template), **common)
-    if kind == "callable" and ":" in target:
-        module, function = target.rsplit(":", 1)
-        fn = getattr(importlib.import_module(module), function)
-        return CallableSupervisor(fn, name=name, task=args.task or "preference", batch_size=args.batch_size)
-    if kind == "column" and target:
-        cols = target.split(",")
-        if len(cols) == 2:
-            return ColumnSupervisor(name or cols[0], chosen_column=cols[0], rejected_column=cols[1])
-        if len(cols) == 1:
-            return ColumnSupervisor(name or cols[0], column=cols[0])
-    raise ValueError(f"Cannot parse supervisor spec {spec!r}.\n{SPEC_HELP}")
+from .supervisors.specs import SPEC_HELP, build_supervisor
 
 
 def load_input(args: argparse.Namespace) -> Any:
@@ -113,7 +49,9 @@ def run_label(args: argparse.Namespace) -> int:
 
     if not args.output_dir and not args.push_to_hub:
         raise SystemExit("raven-align label: give --output-dir and/or --push-to-hub")
-    supervisors = [build_supervisor(spec, args) for spec in args.supervisor]
+    supervisors = [build_supervisor(spec, batch_size=args.batch_size, device=args.device, max_length=args.max_length,
+                                    chat_template=args.chat_template, beta=args.beta, task=args.task)
+                   for spec in args.supervisor]
     data = load_input(args)
     kwargs = {"task": args.task, "prompt_column": args.prompt_column, "chosen_column": args.chosen_column,
               "rejected_column": args.rejected_column, "input_column": args.text_column, "cache": not args.no_cache,

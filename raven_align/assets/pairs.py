@@ -193,3 +193,47 @@ def orient_pairs(dataset, by: Orientation = "truth", seed: int = 0):
             flip = flip != (np.asarray(dataset["gt_label"]) == 0)
         return swap_sides(dataset, flip)
     raise ValueError(f"by must be 'truth' or 'random', got {by!r}")
+
+
+def load_verbosity_pairs(
+    domain: str,
+    *,
+    min_ratio: float = 1.5,
+    test_size: float = 0.2,
+    seed: int = 0,
+    n_train: int | None = None,
+    n_test: int | None = None,
+    max_chars: int | None = None,
+):
+    """"More detail is better" pairs: two reviews of ``domain`` with the *same* sentiment, the longer one chosen.
+
+    The verbosity preference of many RLHF datasets, isolated from sentiment: a reward model trained on it is good
+    on its own source and knows nothing about which review is positive. Each review is used at most once; a pair
+    is kept only when the chosen review has at least ``min_ratio`` times as many words as the rejected one. Same
+    split as ``load_preference_pairs`` (same ``test_size``/``seed``/``max_chars``); columns as there, with
+    ``gt_label`` all 1 (chosen is the preferred, longer response).
+    """
+    from datasets import Dataset, DatasetDict
+
+    table = review_table(domain)
+    if max_chars is not None:
+        table = table[table["text"].str.len() <= max_chars]
+    out = {}
+    for i, (split, reviews) in enumerate(split_reviews(table, test_size, seed).items()):
+        rng = np.random.default_rng([seed, i, 2])
+        shuffled = reviews.iloc[rng.permutation(len(reviews))]
+        rows = []
+        for _, group in shuffled.groupby(["label", "pair_key"], sort=True):
+            for a, b in zip(group.iloc[0::2].itertuples(), group.iloc[1::2].itertuples(), strict=False):
+                long, short = (a, b) if len(a.text.split()) >= len(b.text.split()) else (b, a)
+                if len(long.text.split()) >= min_ratio * len(short.text.split()):
+                    rows.append((long.prompt, long.text, short.text))
+        rows = [rows[j] for j in rng.permutation(len(rows))]
+        limit = {"train": n_train, "test": n_test}[split]
+        rows = rows[:limit] if limit is not None else rows
+        out[split] = Dataset.from_dict({
+            "prompt": [r[0] for r in rows], "chosen": [r[1] for r in rows], "rejected": [r[2] for r in rows],
+            "domain": [domain] * len(rows), "gt_label": [1] * len(rows),
+            "pair_id": [f"{domain}/verbosity/{split}/{j}" for j in range(len(rows))],
+        })
+    return DatasetDict(out)

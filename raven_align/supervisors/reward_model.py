@@ -21,6 +21,27 @@ from .base import Supervisor, length_sorted_batches
 logger = logging.getLogger(__name__)
 
 
+def reward_input_ids(tokenizer: Any, prompt: Any, completion: Any, use_chat_template: bool) -> list[int]:
+    """Token ids a reward model scores for one (prompt, completion), before truncation.
+
+    Message lists go through the chat template; strings too when ``use_chat_template`` (as a user and an assistant
+    turn), else they are ``prompt + completion + eos`` as TRL's ``RewardTrainer`` builds them for standard-format
+    data. Shared by the supervisor and the reward-model recipe, so that training and scoring see the same tokens.
+    """
+    if isinstance(prompt, list) or isinstance(completion, list):
+        if not (isinstance(prompt, list) and isinstance(completion, list)):
+            raise ValueError("Mixed formats: prompt and completion must both be strings or both message lists")
+        messages = prompt + completion
+    elif use_chat_template:
+        messages = [{"role": "user", "content": prompt}, {"role": "assistant", "content": completion}]
+    else:
+        text = prompt + completion
+        if tokenizer.eos_token and not text.endswith(tokenizer.eos_token):
+            text += tokenizer.eos_token
+        return list(tokenizer(text)["input_ids"])
+    return list(tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True)["input_ids"])
+
+
 class RewardModelSupervisor(Supervisor):
     """Scores ``(prompt, completion)`` with a reward model (an ``AutoModelForSequenceClassification`` with one label).
 
@@ -83,19 +104,7 @@ class RewardModelSupervisor(Supervisor):
 
     def tokenize(self, prompt: Any, completion: Any) -> list[int]:
         """Token ids of one (prompt, completion), before truncation."""
-        tok = self.tokenizer
-        if isinstance(prompt, list) or isinstance(completion, list):
-            if not (isinstance(prompt, list) and isinstance(completion, list)):
-                raise ValueError("Mixed formats: prompt and completion must both be strings or both message lists")
-            messages = prompt + completion
-        elif self.use_chat_template:
-            messages = [{"role": "user", "content": prompt}, {"role": "assistant", "content": completion}]
-        else:
-            text = prompt + completion
-            if tok.eos_token and not text.endswith(tok.eos_token):
-                text += tok.eos_token
-            return list(tok(text)["input_ids"])
-        return list(tok.apply_chat_template(messages, tokenize=True, return_dict=True)["input_ids"])
+        return reward_input_ids(self.tokenizer, prompt, completion, self.use_chat_template)
 
     def score(self, prompts: list, completions: list, **columns: Any) -> np.ndarray:
         import torch
