@@ -248,6 +248,7 @@ def test_lora_adapter_card_and_reload(tiny_lm, sup_tokenizer_plain, tmp_path):
     out = args.output_dir
     card = open(os.path.join(out, "README.md")).read()
     assert "library_name: peft" in card and "base_model: org/tiny-llama" in card
+    assert "None" not in card  # TRL's template fields are filled (a local base has no Hub ID of its own)
     assert "RAVEN weak-to-strong supervision" in card and "| good |" in card and "raven_weights.png" in card
     assert os.path.getsize(os.path.join(out, "raven_weights.png")) > 1000
     summary = json.load(open(os.path.join(out, "raven_weights.json")))

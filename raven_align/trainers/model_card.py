@@ -70,6 +70,12 @@ def write_raven_model_card(trainer, dataset_name: str | None = None, loss_type: 
     base = _base_model_id(trainer)
     if base:
         card.data.base_model = base
+        # TRL's template names the base model from the config, which is a folder for a local copy.
+        card.text = card.text.replace(
+            "[None](https://huggingface.co/None)", f"[{base}](https://huggingface.co/{base})"
+        )
+    repo = trainer.args.hub_model_id or os.path.basename(os.path.normpath(out))
+    card.text = card.text.replace('model="None"', f'model="{repo}"')
     if len(trainer.raven_weights.history) > 1:
         plot_weight_history(
             trainer.raven_weights.history,

@@ -8,6 +8,7 @@ trains a strong reward model from the weak ensemble: the pair's target is the mi
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import torch
@@ -110,6 +111,7 @@ class RavenRewardTrainer(RavenTrainerMixin, RewardTrainer):
         return (loss, outputs) if return_outputs else loss
 
     def create_model_card(self, model_name=None, dataset_name=None, tags=None):
+        model_name = model_name or self.args.hub_model_id or os.path.basename(os.path.normpath(self.args.output_dir))
         super().create_model_card(model_name=model_name, dataset_name=dataset_name, tags=tags)
         if self.is_world_process_zero() and self._raven_names:
             write_raven_model_card(self, dataset_name=dataset_name, loss_type=self.args.raven_loss_type)

@@ -84,7 +84,7 @@ def _identity(entry: dict) -> str:
         return f"{ident['model_id']}@{ident.get('revision', 'main')}"
     if "path" in ident:
         return f"{os.path.basename(ident['path'])} (sha256 {str(ident.get('sha256', ''))[:12]})"
-    return str(ident.get("qualname") or entry.get("kind", "?"))
+    return str(ident.get("callable") or entry.get("kind", "?"))
 
 
 def _reference_cache(dataset, trainer) -> str | None:
@@ -215,7 +215,8 @@ def main(
 
     # 4. outputs: adapter, card, weights plot, results
     trainer.save_model()
-    trainer.create_model_card(dataset_name=script_args.dataset_name)
+    card_name = training_args.hub_model_id or os.path.basename(os.path.normpath(training_args.output_dir))
+    trainer.create_model_card(model_name=card_name, dataset_name=script_args.dataset_name)
     names, weights = trainer.raven_weights.names, trainer.raven_weights.as_dict()
     ceiling = None
     if script_args.ceiling_results:
@@ -264,7 +265,13 @@ def main(
             )
         )
     if training_args.push_to_hub:
-        trainer.push_to_hub(dataset_name=script_args.dataset_name)
+        try:
+            trainer.push_to_hub(dataset_name=script_args.dataset_name)
+        except Exception as e:  # network or permission errors: the local outputs above are complete
+            raise RuntimeError(
+                f"pushing to {training_args.hub_model_id} failed ({e}); the adapter, card and results are saved "
+                f"in {out}: push them later with `hf upload {training_args.hub_model_id} {out}`"
+            ) from e
     return results
 
 
