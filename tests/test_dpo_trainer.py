@@ -8,7 +8,7 @@ import os
 import pytest
 import torch
 from datasets import Dataset
-from transformers import LlamaConfig, LlamaForCausalLM
+from tiny_models import tiny_causal_lm
 from trl import DPOConfig, DPOTrainer
 
 from raven_align.trainers import RAVEN_STATE_NAME, RavenDPOConfig, RavenDPOTrainer
@@ -64,30 +64,13 @@ def _config(tmp_path, **kw):
     return base
 
 
-def _llama(tok, seed: int) -> LlamaForCausalLM:
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        pad_token_id=tok.pad_token_id,
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-    )
-    return LlamaForCausalLM(config)
-
-
 @pytest.fixture()
 def tiny_lm(sup_tokenizer_plain):
-    return _llama(sup_tokenizer_plain, 0)
+    return tiny_causal_lm(sup_tokenizer_plain, 0)
 
 
 def _other_lm(tok, seed=5):
-    return _llama(tok, seed)
+    return tiny_causal_lm(tok, seed)
 
 
 def _raven(tiny_lm, tok, tmp_path, dataset=None, ref=True, **kw):
@@ -309,7 +292,9 @@ def test_preference_margins_match_the_training_forward(tiny_lm, sup_tokenizer_pl
     margins = preference_margins(raven, data.select_columns(["prompt", "chosen", "rejected"]), batch_size=3)
     raven.model.eval()
     with torch.no_grad():
-        _, _, c, r = raven._log_ratios(raven.model, {k: v for k, v in _batch(raven).items() if k != "raven_margins"})
+        _, _, c, r = raven._log_ratios(
+            raven.model, {k: v for k, v in _batch(raven).items() if k != "raven_margins"}
+        )
     assert margins["h"] == pytest.approx((c - r).tolist(), abs=1e-5)
     report = preference_report(margins, a_preferred=[True, False, True, False])
     expected = sum((h > 0) == t for h, t in zip(margins["h"], [True, False, True, False], strict=True)) / 4

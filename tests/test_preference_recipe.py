@@ -7,9 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 from datasets import Dataset, DatasetDict
-from transformers import LlamaConfig, LlamaForCausalLM
+from tiny_models import tiny_causal_lm
 from trl import ModelConfig, TrlParser, get_peft_config, get_quantization_config
 
 from raven_align.trainers import RavenDPOConfig
@@ -59,21 +58,8 @@ def test_paper_configs_dry_run(name, quantized):
 
 
 def _tiny_assets(tmp_path, tok):
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        pad_token_id=tok.pad_token_id,
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-    )
     model_dir = tmp_path / "tiny-lm"
-    LlamaForCausalLM(config).save_pretrained(model_dir)
+    tiny_causal_lm(tok, seed=0).save_pretrained(model_dir)
     tok.save_pretrained(model_dir)
     good, bad = "great excellent tense thriller, loved it", "awful boring slow poor"
     rows = [

@@ -5,7 +5,7 @@ import copy
 import pytest
 import torch
 from datasets import Dataset
-from transformers import LlamaConfig, LlamaForSequenceClassification
+from tiny_models import tiny_reward_model
 from trl import RewardConfig, RewardTrainer
 
 from raven_align.trainers import RavenRewardConfig, RavenRewardTrainer
@@ -31,19 +31,7 @@ def _data(n=8, supervisors=None):
 
 
 def _rm(tok):
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        num_labels=1,
-        pad_token_id=tok.pad_token_id,
-    )
-    return LlamaForSequenceClassification(config)
+    return tiny_reward_model(tok, seed=0)
 
 
 def _kw(tmp_path, **kw):

@@ -45,8 +45,10 @@ class RavenClassificationConfig(TrainingArguments, WeightingArguments):
 
     mixing: str = field(
         default="probs",
-        metadata={"help": "`probs`: q = Σ w_k p_k (paper, vision); `logits`: q = softmax(Σ w_k log p_k) (paper, text).",
-                  "choices": MIXINGS},
+        metadata={
+            "help": "`probs`: q = Σ w_k p_k (paper, vision); `logits`: q = softmax(Σ w_k log p_k) (paper, text).",
+            "choices": MIXINGS,
+        },
     )
     label_column: str = field(
         default="label", metadata={"help": "Ground-truth class column (read by `gt` and by evaluation only)."}
@@ -55,7 +57,9 @@ class RavenClassificationConfig(TrainingArguments, WeightingArguments):
         default=PROBS_PREFIX, metadata={"help": "Judgement columns are `<prefix><supervisor name>`."}
     )
     # The paper's vision setting: mask the loss to unanimous examples for the first 10% of steps.
-    easy_phase_mode: str = field(default="mask", metadata={"help": "`mask` (paper vision), `order` or `none`."})
+    easy_phase_mode: str = field(
+        default="mask", metadata={"help": "`mask` (paper vision), `order` or `none`."}
+    )
 
     def __post_init__(self):
         super().__post_init__()
@@ -71,7 +75,9 @@ class RavenClassificationTrainer(RavenTrainerMixin, Trainer):
     (``args.supervision``). The train dataset holds the model's inputs plus ``probs__<name>`` columns;
     evaluation datasets may have the label column only (their loss is then CE against the labels)."""
 
-    def __init__(self, model=None, args: RavenClassificationConfig | None = None, train_dataset=None, **kwargs):
+    def __init__(
+        self, model=None, args: RavenClassificationConfig | None = None, train_dataset=None, **kwargs
+    ):
         if not isinstance(args, RavenClassificationConfig):
             raise TypeError("RavenClassificationTrainer needs a RavenClassificationConfig")
         if train_dataset is None:
@@ -79,11 +85,15 @@ class RavenClassificationTrainer(RavenTrainerMixin, Trainer):
         columns = list(train_dataset.column_names)
         names = resolve_supervisors(columns, args.supervisor_names, args.supervisor_prefix)
         if args.supervision == "gt" and args.label_column not in columns:
-            raise ValueError(f"supervision='gt' needs the label column {args.label_column!r} in the train dataset")
+            raise ValueError(
+                f"supervision='gt' needs the label column {args.label_column!r} in the train dataset"
+            )
         self._raven_names = names
         probs = probs_from_dataset(train_dataset, names, args.supervisor_prefix)
         # Label-free calibration is fitted once on the whole training set, like the reference loop does.
-        self.raven_temperatures = fit_temperatures(probs) if args.supervisor_calibration == "temperature" else None
+        self.raven_temperatures = (
+            fit_temperatures(probs) if args.supervisor_calibration == "temperature" else None
+        )
         if self.raven_temperatures is not None:
             probs = apply_temperature(probs, self.raven_temperatures.double())
         self._train_easy = easy_mask(probs, "classification")
@@ -109,7 +119,9 @@ class RavenClassificationTrainer(RavenTrainerMixin, Trainer):
     def _get_train_sampler(self, train_dataset=None):
         phase = self.args.build_phase(1)  # only the mode and whether a phase exists matter here
         if phase.mode == "order" and phase.fraction > 0:
-            return EasyFirstSampler(easy_first_order(self._train_easy, seed=self.args.seed), seed=self.args.seed)
+            return EasyFirstSampler(
+                easy_first_order(self._train_easy, seed=self.args.seed), seed=self.args.seed
+            )
         return super()._get_train_sampler(train_dataset)
 
     # -- loss ----------------------------------------------------------------------------------------
@@ -121,17 +133,22 @@ class RavenClassificationTrainer(RavenTrainerMixin, Trainer):
             return self.raven_weights.mix_logits(_log(probs))
         return self.raven_weights.mix_probs(probs)
 
-    def per_example_loss(self, logits: torch.Tensor, probs: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    def per_example_loss(
+        self, logits: torch.Tensor, probs: torch.Tensor, labels: torch.Tensor | None
+    ) -> torch.Tensor:
         """The loss of ``args.supervision`` for each example; gradients reach the weights through the mixture."""
         args, method = self.args, self.args.supervision
         if method == "gt":
             if labels is None:
-                raise ValueError(f"supervision='gt' needs the label column {args.label_column!r} in every batch")
+                raise ValueError(
+                    f"supervision='gt' needs the label column {args.label_column!r} in every batch"
+                )
             return soft_cross_entropy(logits, F.one_hot(labels, logits.shape[-1]).to(logits.dtype))
         target = self.mixture(probs)
         if method == "conf":
-            alpha = conf_alpha(self.state.global_step, self.state.max_steps, args.conf_alpha_max,
-                               args.conf_warmup_fraction)
+            alpha = conf_alpha(
+                self.state.global_step, self.state.max_steps, args.conf_alpha_max, args.conf_warmup_fraction
+            )
             return confidence_loss(logits, target.detach(), alpha)
         if method == "vsup":
             return adaptive_confidence_loss(logits, target.detach())
@@ -149,7 +166,9 @@ class RavenClassificationTrainer(RavenTrainerMixin, Trainer):
         logits = _logits(outputs).float()
         if probs is None:  # an evaluation set without judgements: CE against the ground truth
             if labels is None:
-                raise ValueError(f"a batch has neither judgement columns nor the label {self.args.label_column!r}")
+                raise ValueError(
+                    f"a batch has neither judgement columns nor the label {self.args.label_column!r}"
+                )
             loss = F.cross_entropy(logits, labels)
         else:
             probs = probs.to(logits.device, logits.dtype)

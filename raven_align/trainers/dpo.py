@@ -9,6 +9,7 @@ reference handling (``compute_ref_log_probs``, precomputed reference log-probs),
 from __future__ import annotations
 
 import os
+
 import torch
 from trl import DPOTrainer
 
@@ -122,7 +123,9 @@ class RavenDPOTrainer(RavenTrainerMixin, DPOTrainer):
 
     # -- model card ----------------------------------------------------------------------------------
     def create_model_card(self, model_name=None, dataset_name=None, tags=None):
-        model_name = model_name or self.args.hub_model_id or os.path.basename(os.path.normpath(self.args.output_dir))
+        model_name = (
+            model_name or self.args.hub_model_id or os.path.basename(os.path.normpath(self.args.output_dir))
+        )
         super().create_model_card(model_name=model_name, dataset_name=dataset_name, tags=tags)
         if self.is_world_process_zero():
             write_raven_model_card(self, dataset_name=dataset_name, loss_type=self.args.raven_loss_type)

@@ -9,15 +9,16 @@ trains a strong reward model from the weak ensemble: the pair's target is the mi
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from trl import RewardConfig, RewardTrainer
 
-from ..losses import PREFERENCE_VARIANTS, masked_mean
-from ..weighting import WeightingArguments, easy_mask
+from ..losses import masked_mean
+from ..weighting import easy_mask
 from .common import RavenTrainerMixin
 from .model_card import write_raven_model_card
+from .preference_args import PreferenceSupervisionArguments
 from .preference_data import (
     GT_KEY,
     MARGINS_KEY,
@@ -31,27 +32,12 @@ from .preference_data import (
 
 
 @dataclass
-class RavenRewardConfig(RewardConfig, WeightingArguments):
-    """`RewardConfig` plus RAVEN's weighting options (see :class:`WeightingArguments`)."""
-
-    raven_loss_type: str = field(
-        default="soft", metadata={"help": f"One of {PREFERENCE_VARIANTS}.", "choices": PREFERENCE_VARIANTS}
-    )
-    gt_column: str | None = field(
-        default=None,
-        metadata={"help": "For supervision=gt: a column true where the presented `chosen` is better."},
-    )
-    base_model_id: str | None = field(
-        default=None, metadata={"help": "Hub ID of the base model for the card."}
-    )
+class RavenRewardConfig(RewardConfig, PreferenceSupervisionArguments):
+    """`RewardConfig` plus RAVEN's options (see :class:`PreferenceSupervisionArguments`)."""
 
     def __post_init__(self):
         super().__post_init__()
-        self.validate_weighting()
-        if self.raven_loss_type not in PREFERENCE_VARIANTS:
-            raise ValueError(
-                f"raven_loss_type must be one of {PREFERENCE_VARIANTS}, got {self.raven_loss_type!r}"
-            )
+        self.validate_preference_supervision()
 
 
 class RavenRewardTrainer(RavenTrainerMixin, RewardTrainer):
@@ -111,7 +97,9 @@ class RavenRewardTrainer(RavenTrainerMixin, RewardTrainer):
         return (loss, outputs) if return_outputs else loss
 
     def create_model_card(self, model_name=None, dataset_name=None, tags=None):
-        model_name = model_name or self.args.hub_model_id or os.path.basename(os.path.normpath(self.args.output_dir))
+        model_name = (
+            model_name or self.args.hub_model_id or os.path.basename(os.path.normpath(self.args.output_dir))
+        )
         super().create_model_card(model_name=model_name, dataset_name=dataset_name, tags=tags)
         if self.is_world_process_zero() and self._raven_names:
             write_raven_model_card(self, dataset_name=dataset_name, loss_type=self.args.raven_loss_type)
