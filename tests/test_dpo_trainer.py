@@ -299,3 +299,26 @@ def test_preference_margins_match_the_training_forward(tiny_lm, sup_tokenizer_pl
     report = preference_report(margins, a_preferred=[True, False, True, False])
     expected = sum((h > 0) == t for h, t in zip(margins["h"], [True, False, True, False], strict=True)) / 4
     assert report["implicit_reward_accuracy"] == pytest.approx(expected)
+
+
+def test_qlora_through_trl_model_loading(sup_tokenizer_plain, tmp_path):
+    """QLoRA as TRL does it: a model path, a 4-bit quantization_config and a LoRA config (bitsandbytes on CPU)."""
+    pytest.importorskip("bitsandbytes")
+    from peft import LoraConfig
+    from transformers import BitsAndBytesConfig
+
+    path = tmp_path / "tiny"
+    tiny_causal_lm(sup_tokenizer_plain, 0).save_pretrained(path)
+    sup_tokenizer_plain.save_pretrained(path)
+    args = RavenDPOConfig(**_config(tmp_path, max_steps=2, supervisor_lr=0.5, easy_phase_fraction=0.0))
+    trainer = RavenDPOTrainer(
+        str(path),
+        args=args,
+        train_dataset=_dataset(),
+        quantization_config=BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4"),
+        peft_config=LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]),
+    )
+    assert any("4bit" in type(m).__name__ for m in trainer.model.modules())
+    trainer.train()
+    assert trainer.raven_weights.num_updates == 2
+    assert trainer.raven_weights.history[2] != trainer.raven_weights.history[0]
