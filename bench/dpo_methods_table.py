@@ -27,7 +27,10 @@ def main() -> None:
             "target acc (after)": strong,
             "target acc (before)": t["strong_before"]["policy_logprob_accuracy"],
             "ID acc (after)": i.get("strong_after", {}).get("implicit_reward_accuracy", float("nan")),
-            "PGR vs uniform mixture": pgr(strong, t["uniform_mixture_accuracy"], ceiling) if ceiling else float("nan"),
+            # PGR is only defined when the ceiling (gt) beats the weak uniform mixture
+            "PGR vs uniform mixture": pgr(strong, t["uniform_mixture_accuracy"], ceiling)
+            if ceiling and ceiling > t["uniform_mixture_accuracy"]
+            else float("nan"),
             "weights": ", ".join(f"{n} {w:.2f}" for n, w in r["weights"].items()),
             "weight–acc ρ": t["weight_accuracy_spearman"],
             "wall s": r["timing"]["wall_seconds"],
@@ -40,6 +43,7 @@ def main() -> None:
         f"SmolLM2-135M-Instruct + LoRA, {first['num_pairs']} held-out Rotten Tomatoes pairs. Supervisor accuracy on "
         f"the target: {sup}; uniform mixture {first['uniform_mixture_accuracy']:.3f}. Reproduce: "
         "`bash bench/dpo_methods.sh`.\n\n" + markdown_table(rows)
+        + "\n`wall s` of the first run includes first-use labelling; later runs read the labels from the cache.\n"
     )
     Path(args.out).write_text(md)
     print(md)
