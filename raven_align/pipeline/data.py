@@ -61,7 +61,7 @@ def truth_of(dataset, gt_column: str | None) -> list[bool]:
     return [bool(v) for v in dataset[gt_column]]
 
 
-def materialize(dataset, kind: str = "labelled"):
+def persist_dataset(dataset, kind: str = "labelled"):
     """The same rows, saved once under the cache directory (keyed by content) and memory-mapped from there.
 
     An in-memory dataset gives TRL's caches (tokenisation, precomputed reference log-probs) a temporary home

@@ -227,3 +227,19 @@ def _train_strong(args, base, sets, names, num_classes, seed, scenario, method, 
         "supervision": config.supervision,
         "overrides": overrides,
     }
+
+
+def cli(modality: str) -> None:
+    """Entry point of ``recipes/{text,image}_classification``: parse (YAML + flags), run every method, report."""
+    from transformers.utils import logging as hf_logging
+    from trl import TrlParser
+
+    from .report import write_report
+
+    parser = TrlParser((W2SArguments, RavenClassificationConfig))
+    recipe, training = parser.parse_args_and_config()
+    logging.basicConfig(format="%(message)s", level=logging.WARNING)
+    hf_logging.set_verbosity_error()
+    results = run_recipe(recipe, training)
+    title = f"Weak-to-strong {modality} classification: {recipe.dataset}"
+    print(write_report(results, training.output_dir, title=title))

@@ -18,7 +18,7 @@ from transformers import set_seed
 from trl import ModelConfig, TrlParser, get_peft_config, get_quantization_config
 
 from raven_align.labeling import label_dataset
-from raven_align.pipeline.data import load_preference_dataset, materialize, truth_of
+from raven_align.pipeline.data import load_preference_dataset, persist_dataset, truth_of
 from raven_align.pipeline.models import model_init_kwargs, resolve_model
 from raven_align.pipeline.outputs import check_hub_access, check_output_dir
 from raven_align.pipeline.preference_report import add_pgr, results_markdown, split_results
@@ -144,8 +144,8 @@ def main(
             script_args.id_dataset_name, data_dir=script_args.id_dataset_data_dir, **load
         )["test"]
     supervisors = build_supervisors(script_args)
-    train = materialize(label_dataset(target["train"], supervisors))
-    splits = {k: materialize(label_dataset(v, supervisors)) for k, v in splits.items()}
+    train = persist_dataset(label_dataset(target["train"], supervisors))
+    splits = {k: persist_dataset(label_dataset(v, supervisors)) for k, v in splits.items()}
     labelling_seconds = time.perf_counter() - start
     del supervisors  # no weak model stays in memory while the strong model trains
 
