@@ -30,14 +30,21 @@ def _sup_train_tokenizer(chat_template: str | None):
     specials = ["<unk>", "<pad>", "<s>", "</s>", "<|user|>", "<|assistant|>", "<|system|>"]
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.train_from_iterator(SUP_SENTENCES * 4, trainers.BpeTrainer(vocab_size=300, special_tokens=specials,
-                                                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", tok.token_to_id("<s>"))])
+    tok.train_from_iterator(
+        SUP_SENTENCES * 4,
+        trainers.BpeTrainer(
+            vocab_size=300, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        ),
+    )
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A", special_tokens=[("<s>", tok.token_to_id("<s>"))]
+    )
     from tokenizers import decoders
 
     tok.decoder = decoders.ByteLevel()
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>",
-                                   pad_token="<pad>")
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>", pad_token="<pad>"
+    )
     fast.chat_template = chat_template
     return fast
 
@@ -57,10 +64,19 @@ def sup_tokenizer_plain():
 def _sup_llama_config(tokenizer, **kwargs):
     from transformers import LlamaConfig
 
-    return LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                       num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                       pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
-                       eos_token_id=tokenizer.eos_token_id, **kwargs)
+    return LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        **kwargs,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -99,9 +115,16 @@ def sup_bert_classifier(sup_tokenizer):
     from transformers import BertConfig, BertForSequenceClassification
 
     torch.manual_seed(3)
-    config = BertConfig(vocab_size=len(sup_tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                        num_attention_heads=4, max_position_embeddings=256, num_labels=3,
-                        pad_token_id=sup_tokenizer.pad_token_id)
+    config = BertConfig(
+        vocab_size=len(sup_tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=256,
+        num_labels=3,
+        pad_token_id=sup_tokenizer.pad_token_id,
+    )
     return BertForSequenceClassification(config).eval()
 
 
@@ -111,3 +134,15 @@ def sup_cache(tmp_path, monkeypatch):
     path = tmp_path / "raven_cache"
     monkeypatch.setenv("RAVEN_ALIGN_CACHE", str(path))
     return path
+
+
+@pytest.fixture()
+def one_thread():
+    """Probe-sized models run ~10x faster on one torch thread on this CPU (modules opt in with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

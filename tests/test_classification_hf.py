@@ -27,12 +27,7 @@ from raven_align.trainers.classification import RavenClassificationConfig, Raven
 WORDS = "good great fine superb lovely bad awful poor dull boring the movie food drug was very really a an".split()
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

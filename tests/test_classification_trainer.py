@@ -24,12 +24,7 @@ from raven_align.weighting import WeightingArguments
 N, DIM, EPOCHS, LR, SEED = 256, 8, 12, 0.05, 0
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -6,19 +6,12 @@ shift does). Their accuracies are clearly ordered (~0.9, ~0.7, ~0.35).
 """
 
 import pytest
-import torch
 
 from raven_align.evaluation import weight_accuracy_correlation
 from raven_align.synthetic import make_linear_problem, train_linear_strong
 from raven_align.weighting import WeightingArguments
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # probe-sized models run ~10x faster on one thread
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -16,13 +16,7 @@ from raven_align.w2s.data import Source, partition
 from raven_align.w2s.images import blur, corrupt, rotate, to_tensor
 from raven_align.w2s.report import summarize
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_partition_keeps_weak_and_strong_rows_apart():
