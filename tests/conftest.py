@@ -62,21 +62,9 @@ def sup_tokenizer_plain():
 
 
 def _sup_llama_config(tokenizer, **kwargs):
-    from transformers import LlamaConfig
+    from tiny_models import tiny_llama_config
 
-    return LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        **kwargs,
-    )
+    return tiny_llama_config(tokenizer, **kwargs)
 
 
 @pytest.fixture(scope="session")

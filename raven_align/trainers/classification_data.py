@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from .common import choose_supervisors
+
 PROBS_PREFIX = "probs__"
 PROBS_KEY = "raven_probs"
 LABELS_KEY = "labels"
@@ -27,21 +29,12 @@ def resolve_supervisors(
     column_names: Sequence[str], requested: Sequence[str] | None, prefix: str = PROBS_PREFIX
 ) -> list[str]:
     """The supervisors to train with; a clear error when columns are missing."""
-    found = find_supervisors(column_names, prefix)
-    if requested:
-        missing = [n for n in requested if n not in found]
-        if missing:
-            raise ValueError(
-                f"no judgement columns for supervisors {missing}: expected {prefix}<name>; the dataset has "
-                f"supervisors {found} (label it with raven_align.labeling.label_dataset)"
-            )
-        return list(requested)
-    if not found:
-        raise ValueError(
-            f"the dataset has no supervisor judgement columns ({prefix}<name>, a list of class probabilities "
-            "per row); label it first with raven_align.labeling.label_dataset"
-        )
-    return found
+    return choose_supervisors(
+        find_supervisors(column_names, prefix),
+        list(requested) if requested else None,
+        f"{prefix}<name>, a list of class probabilities per row",
+        "label it with raven_align.labeling.label_dataset",
+    )
 
 
 def probs_from_dataset(dataset: Any, names: Sequence[str], prefix: str = PROBS_PREFIX) -> torch.Tensor:

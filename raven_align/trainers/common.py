@@ -24,6 +24,24 @@ RAVEN_STATE_NAME = "raven_weights.pt"
 RAVEN_SUMMARY_NAME = "raven_weights.json"
 
 
+def choose_supervisors(found: list[str], requested: list[str] | None, columns: str, how: str) -> list[str]:
+    """The supervisors a trainer uses: ``requested`` (all must have judgement columns) or all ``found``.
+
+    ``columns`` describes the expected column names and ``how`` how to make them, for the error messages.
+    """
+    if requested:
+        missing = [n for n in requested if n not in found]
+        if missing:
+            raise ValueError(
+                f"no judgement columns for supervisors {missing}: expected {columns}; the dataset has "
+                f"supervisors {found} ({how})"
+            )
+        return list(requested)
+    if not found:
+        raise ValueError(f"the dataset has no supervisor judgement columns ({columns}); {how} first")
+    return list(found)
+
+
 class EasyFirstSampler(Sampler[int]):
     """The `order` mode of the easy-sample phase: the first epoch in a given easy-first order, later
     epochs freshly shuffled (deterministically from ``seed``, so every process draws the same order)."""

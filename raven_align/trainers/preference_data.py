@@ -26,6 +26,7 @@ from ..losses import (
     preference_loss,
 )
 from ..weighting import easy_mask, margin_scales
+from .common import choose_supervisors
 
 CHOSEN_PREFIX = "reward_chosen__"
 REJECTED_PREFIX = "reward_rejected__"
@@ -49,21 +50,12 @@ def find_supervisors(column_names: list[str]) -> list[str]:
 
 def resolve_supervisors(column_names: list[str], requested: list[str] | None) -> list[str]:
     """The supervisors to train with; a clear error when columns are missing."""
-    found = find_supervisors(column_names)
-    if requested:
-        missing = [n for n in requested if n not in found]
-        if missing:
-            raise ValueError(
-                f"no judgement columns for supervisors {missing}: expected {CHOSEN_PREFIX}<name> and "
-                f"{REJECTED_PREFIX}<name>; the dataset has supervisors {found} (label it with `raven-align label`)"
-            )
-        return list(requested)
-    if not found:
-        raise ValueError(
-            f"the dataset has no supervisor judgement columns ({CHOSEN_PREFIX}<name> / {REJECTED_PREFIX}<name>); "
-            "label it first with `raven-align label`"
-        )
-    return found
+    return choose_supervisors(
+        find_supervisors(column_names),
+        requested,
+        f"{CHOSEN_PREFIX}<name> and {REJECTED_PREFIX}<name>",
+        "label it with `raven-align label`",
+    )
 
 
 def margins_from_dataset(dataset, names: list[str]) -> torch.Tensor:
