@@ -21,12 +21,15 @@ import torch
 
 
 def _pairs(n: int):
-    from raven_align.assets import load_preference_pairs
+    from raven_align.embedded import load_preference_pairs
 
     data = load_preference_pairs("rotten_tomatoes", n_train=n, n_test=8, max_chars=160)["train"]
     g = torch.Generator().manual_seed(0)
-    cols = {f"reward_{side}__{k}": torch.randn(n, generator=g).tolist() for side in ("chosen", "rejected")
-            for k in ("a", "b", "c")}
+    cols = {
+        f"reward_{side}__{k}": torch.randn(n, generator=g).tolist()
+        for side in ("chosen", "rejected")
+        for k in ("a", "b", "c")
+    }
     for c, v in cols.items():
         data = data.add_column(c, v)
     return data
@@ -36,19 +39,37 @@ def _trainer(tmp: str, data, batch: int, targets: list[str], threads: int, preco
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from raven_align.assets import smollm2_path
+    from raven_align.embedded import smollm2_path
     from raven_align.trainers import RavenDPOConfig, RavenDPOTrainer
 
     torch.set_num_threads(threads)
     path = smollm2_path()
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     tok = AutoTokenizer.from_pretrained(path)
-    args = RavenDPOConfig(output_dir=tmp, per_device_train_batch_size=batch, max_steps=10_000, bf16=False,
-                          use_cpu=True, gradient_checkpointing=False, report_to="none", save_strategy="no",
-                          precompute_ref_log_probs=precompute, max_length=96, logging_steps=1_000_000,
-                          supervisor_lr=1e-3, easy_phase_fraction=0.0, disable_tqdm=True, dataloader_num_workers=0)
-    return RavenDPOTrainer(model, args=args, train_dataset=data, processing_class=tok,
-                           peft_config=LoraConfig(r=8, lora_alpha=16, target_modules=targets, task_type="CAUSAL_LM"))
+    args = RavenDPOConfig(
+        output_dir=tmp,
+        per_device_train_batch_size=batch,
+        max_steps=10_000,
+        bf16=False,
+        use_cpu=True,
+        gradient_checkpointing=False,
+        report_to="none",
+        save_strategy="no",
+        precompute_ref_log_probs=precompute,
+        max_length=96,
+        logging_steps=1_000_000,
+        supervisor_lr=1e-3,
+        easy_phase_fraction=0.0,
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+    )
+    return RavenDPOTrainer(
+        model,
+        args=args,
+        train_dataset=data,
+        processing_class=tok,
+        peft_config=LoraConfig(r=8, lora_alpha=16, target_modules=targets, task_type="CAUSAL_LM"),
+    )
 
 
 def _time_steps(trainer, steps: int) -> list[float]:
@@ -89,9 +110,16 @@ def main() -> None:
             trainer = _trainer(tmp, data, s["batch"], s["targets"], s["threads"], s["precompute"])
             times = _time_steps(trainer, args.steps)
             tokens = float(sum(len(data[i]["chosen"]) for i in range(s["batch"])))
-            rows.append({**s, "targets": "qkvo" if s["targets"] == qkvo else "all-linear",
-                         "s/step": sum(times) / len(times), "min s/step": min(times),
-                         "pairs/s": s["batch"] / (sum(times) / len(times)), "chars/chosen": tokens / s["batch"]})
+            rows.append(
+                {
+                    **s,
+                    "targets": "qkvo" if s["targets"] == qkvo else "all-linear",
+                    "s/step": sum(times) / len(times),
+                    "min s/step": min(times),
+                    "pairs/s": s["batch"] / (sum(times) / len(times)),
+                    "chars/chosen": tokens / s["batch"],
+                }
+            )
             print(rows[-1], flush=True)
         torch.set_num_threads(2)
         trainer = _trainer(tmp, data, 8, qkvo, 2)
@@ -107,9 +135,13 @@ def main() -> None:
     (out / "dpo_step_profile.json").write_text(json.dumps({"rows": rows, "loadavg": load}, indent=1))
     from raven_align.reporting import markdown_table
 
-    md = (f"# RavenDPOTrainer step time, SmolLM2-135M + LoRA, fp32, CPU\n\nload average during the run: {load}\n\n"
-          + markdown_table(rows) + "\n## Profile of one forward+backward (threads 2, batch 8, q/k/v/o)\n\n```\n"
-          + table + "\n```\n")
+    md = (
+        f"# RavenDPOTrainer step time, SmolLM2-135M + LoRA, fp32, CPU\n\nload average during the run: {load}\n\n"
+        + markdown_table(rows)
+        + "\n## Profile of one forward+backward (threads 2, batch 8, q/k/v/o)\n\n```\n"
+        + table
+        + "\n```\n"
+    )
     (out / "dpo_step_profile.md").write_text(md)
     print(md)
 

@@ -38,7 +38,9 @@ def best_rate(fn, n_pairs: int, repeats: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--pairs", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
@@ -50,8 +52,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     from transformers.utils import logging as hf_logging
 
-    from raven_align.assets import EMBEDDED_REWARD_MODELS, embedded_supervisor, load_preference_pairs
-    from raven_align.labeling import label_dataset
+    from raven_align.embedded import EMBEDDED_REWARD_MODELS, embedded_supervisor, load_preference_pairs
+    from raven_align.labeling.label import label_dataset
     from raven_align.supervisors._hf import pad_right
     from raven_align.supervisors.base import length_sorted_batches
 
@@ -67,7 +69,9 @@ def main() -> None:
         ids = [sup.tokenize(p, c)[: sup.max_length] for p, c in zip(prompts, completions, strict=True)]
         pad = sup.tokenizer.pad_token_id
 
-        in_order = [list(range(i, min(i + args.batch_size, len(ids)))) for i in range(0, len(ids), args.batch_size)]
+        in_order = [
+            list(range(i, min(i + args.batch_size, len(ids)))) for i in range(0, len(ids), args.batch_size)
+        ]
         by_length = length_sorted_batches([len(x) for x in ids], args.batch_size)
 
         def raw(batches, model=model, ids=ids, pad=pad):
@@ -86,33 +90,51 @@ def main() -> None:
             label_dataset(data, [sup], cache=False, show_progress=False)
 
         model.eval()
-        rates = {"label_dataset": best_rate(labelling, len(data), args.repeats),
-                 "raw": best_rate(lambda b=in_order: raw(b), len(data), args.repeats),
-                 "raw_sorted": best_rate(lambda b=by_length: raw(b), len(data), args.repeats),
-                 "per_example": best_rate(per_example, len(data), max(1, args.repeats - 1))}
-        rows[key] = {**{k: round(v, 1) for k, v in rates.items()},
-                     "label_vs_raw": round(rates["label_dataset"] / rates["raw"], 3),
-                     "label_vs_raw_sorted": round(rates["label_dataset"] / rates["raw_sorted"], 3),
-                     "label_vs_per_example": round(rates["label_dataset"] / rates["per_example"], 2),
-                     "mean_tokens": round(sum(map(len, ids)) / len(ids), 1), "max_length": sup.max_length}
+        rates = {
+            "label_dataset": best_rate(labelling, len(data), args.repeats),
+            "raw": best_rate(lambda b=in_order: raw(b), len(data), args.repeats),
+            "raw_sorted": best_rate(lambda b=by_length: raw(b), len(data), args.repeats),
+            "per_example": best_rate(per_example, len(data), max(1, args.repeats - 1)),
+        }
+        rows[key] = {
+            **{k: round(v, 1) for k, v in rates.items()},
+            "label_vs_raw": round(rates["label_dataset"] / rates["raw"], 3),
+            "label_vs_raw_sorted": round(rates["label_dataset"] / rates["raw_sorted"], 3),
+            "label_vs_per_example": round(rates["label_dataset"] / rates["per_example"], 2),
+            "mean_tokens": round(sum(map(len, ids)) / len(ids), 1),
+            "max_length": sup.max_length,
+        }
         print(key, rows[key], flush=True)
 
-    results = {"pairs": len(data), "batch_size": args.batch_size, "repeats": args.repeats,
-               "torch_threads": args.threads, "device": "cpu", "machine": platform.processor() or platform.machine(),
-               "torch": torch.__version__, "models": rows}
+    results = {
+        "pairs": len(data),
+        "batch_size": args.batch_size,
+        "repeats": args.repeats,
+        "torch_threads": args.threads,
+        "device": "cpu",
+        "machine": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+        "models": rows,
+    }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "labeling_throughput.json").write_text(json.dumps(results, indent=1))
-    lines = ["# Labelling throughput (pairs/s, higher is better)", "",
-             f"{len(data)} Rotten Tomatoes pairs ({2 * len(data)} sequences), batch {args.batch_size}, CPU, "
-             f"{args.threads} torch thread(s), best of {args.repeats} (per-example: of {max(1, args.repeats - 1)}), "
-             "on a shared 2-core machine.", "",
-             "| reward model | mean tokens | label_dataset | raw forward, dataset order | raw forward, length-sorted "
-             "| per-example loop | label / raw | label / raw sorted | label / per-example |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Labelling throughput (pairs/s, higher is better)",
+        "",
+        f"{len(data)} Rotten Tomatoes pairs ({2 * len(data)} sequences), batch {args.batch_size}, CPU, "
+        f"{args.threads} torch thread(s), best of {args.repeats} (per-example: of {max(1, args.repeats - 1)}), "
+        "on a shared 2-core machine.",
+        "",
+        "| reward model | mean tokens | label_dataset | raw forward, dataset order | raw forward, length-sorted "
+        "| per-example loop | label / raw | label / raw sorted | label / per-example |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for key, r in rows.items():
-        lines.append(f"| {key} | {r['mean_tokens']} | {r['label_dataset']} | {r['raw']} | {r['raw_sorted']} "
-                     f"| {r['per_example']} | {r['label_vs_raw']} | {r['label_vs_raw_sorted']} "
-                     f"| {r['label_vs_per_example']} |")
+        lines.append(
+            f"| {key} | {r['mean_tokens']} | {r['label_dataset']} | {r['raw']} | {r['raw_sorted']} "
+            f"| {r['per_example']} | {r['label_vs_raw']} | {r['label_vs_raw_sorted']} "
+            f"| {r['label_vs_per_example']} |"
+        )
     (RESULTS / "labeling_throughput.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

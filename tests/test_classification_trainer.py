@@ -14,12 +14,12 @@ import torch
 import torch.nn.functional as F
 from datasets import Dataset
 
-from raven_align.synthetic import make_linear_problem, train_linear_strong
+from raven_align.columns import PROBS_KEY
+from raven_align.core import WeightingArguments
+from raven_align.core.synthetic import make_linear_problem, train_linear_strong
 from raven_align.trainers.classification import RavenClassificationConfig, RavenClassificationTrainer
-from raven_align.trainers.classification_data import PROBS_KEY
-from raven_align.trainers.common import RAVEN_STATE_NAME
+from raven_align.trainers.mixin import RAVEN_STATE_NAME
 from raven_align.trainers.probes import LinearProbe
-from raven_align.weighting import WeightingArguments
 
 N, DIM, EPOCHS, LR, SEED = 256, 8, 12, 0.05, 0
 
@@ -30,7 +30,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture(scope="module")
 def clf_problem():
     # sup0 accurate, sup1 mediocre, sup2 biased below chance; sup2 sharp (over-confident).
-    return make_linear_problem([0.9, 0.7, 0.35], sharpness=[2.0, 4.0, 20.0], n_train=N, n_test=64, dim=DIM, seed=SEED)
+    return make_linear_problem(
+        [0.9, 0.7, 0.35], sharpness=[2.0, 4.0, 20.0], n_train=N, n_test=64, dim=DIM, seed=SEED
+    )
 
 
 def probe_dataset(problem, with_probs: bool = True) -> Dataset:
@@ -41,15 +43,30 @@ def probe_dataset(problem, with_probs: bool = True) -> Dataset:
 
 
 def config(tmp_path, **kw) -> RavenClassificationConfig:
-    base = dict(output_dir=str(tmp_path), per_device_train_batch_size=N, num_train_epochs=EPOCHS, learning_rate=LR,
-                optim="sgd", lr_scheduler_type="constant", max_grad_norm=0.0, weight_decay=0.0, seed=SEED,
-                use_cpu=True, report_to="none", save_strategy="no", logging_steps=1, disable_tqdm=True)
+    base = dict(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=N,
+        num_train_epochs=EPOCHS,
+        learning_rate=LR,
+        optim="sgd",
+        lr_scheduler_type="constant",
+        max_grad_norm=0.0,
+        weight_decay=0.0,
+        seed=SEED,
+        use_cpu=True,
+        report_to="none",
+        save_strategy="no",
+        logging_steps=1,
+        disable_tqdm=True,
+    )
     return RavenClassificationConfig(**{**base, **kw})
 
 
 def train_probe(problem, args, dataset=None) -> RavenClassificationTrainer:
     torch.manual_seed(SEED)  # the reference builds its nn.Linear right after this call too
-    trainer = RavenClassificationTrainer(LinearProbe(DIM, 2), args, train_dataset=dataset or probe_dataset(problem))
+    trainer = RavenClassificationTrainer(
+        LinearProbe(DIM, 2), args, train_dataset=dataset or probe_dataset(problem)
+    )
     trainer.train()
     return trainer
 
@@ -63,15 +80,23 @@ WEIGHTING = {
     "vsup": dict(supervision="vsup"),
     "bayes": dict(supervision="bayes"),
     "raven-clamp-mask": dict(supervisor_lr=0.05, easy_phase_fraction=0.25),
-    "raven-exp-kl-temperature": dict(supervisor_lr=0.5, weight_update_rule="exponentiated", weight_objective="kl",
-                                     supervisor_calibration="temperature", uniform_pull=0.1, easy_phase_fraction=0.2),
+    "raven-exp-kl-temperature": dict(
+        supervisor_lr=0.5,
+        weight_update_rule="exponentiated",
+        weight_objective="kl",
+        supervisor_calibration="temperature",
+        uniform_pull=0.1,
+        easy_phase_fraction=0.2,
+    ),
 }
 
 
 @pytest.mark.parametrize("name", list(WEIGHTING))
 def test_every_method_reproduces_the_reference_loop(clf_problem, tmp_path, name):
     kw = WEIGHTING[name]
-    ref = train_linear_strong(clf_problem, WeightingArguments(**kw), epochs=EPOCHS, batch_size=N, lr=LR, seed=SEED)
+    ref = train_linear_strong(
+        clf_problem, WeightingArguments(**kw), epochs=EPOCHS, batch_size=N, lr=LR, seed=SEED
+    )
     trainer = train_probe(clf_problem, config(tmp_path, **kw))
     with torch.no_grad():
         acc = float((trainer.model(clf_problem.x_test).argmax(-1) == clf_problem.y_test).float().mean())
@@ -116,17 +141,25 @@ def _formula(method: str, logits, probs, labels, w, alpha=0.0, kl_weight=0.1, mi
     if method == "bayes":
         alpha_d = F.softplus(logits) + 1
         s = alpha_d.sum(-1, keepdim=True)
-        fit = torch.stack([(probs[:, k] * (torch.digamma(s) - torch.digamma(alpha_d))).sum(-1) for k in range(3)])
+        fit = torch.stack(
+            [(probs[:, k] * (torch.digamma(s) - torch.digamma(alpha_d))).sum(-1) for k in range(3)]
+        )
         y = probs.mean(1)
         at = y + (1 - y) * alpha_d
         st = at.sum(-1)
-        kl = (torch.lgamma(st) - math.lgamma(2.0) - torch.lgamma(at).sum(-1)
-              + ((at - 1) * (torch.digamma(at) - torch.digamma(st)[:, None])).sum(-1))
+        kl = (
+            torch.lgamma(st)
+            - math.lgamma(2.0)
+            - torch.lgamma(at).sum(-1)
+            + ((at - 1) * (torch.digamma(at) - torch.digamma(st)[:, None])).sum(-1)
+        )
         return (fit.mean(0) + kl_weight * kl).mean()
     return -(q * log_f).sum(-1).mean()
 
 
-@pytest.mark.parametrize("method", ["gt", "naive", "ens", "static", "conf", "vsup", "bayes", "raven", "raven-logits"])
+@pytest.mark.parametrize(
+    "method", ["gt", "naive", "ens", "static", "conf", "vsup", "bayes", "raven", "raven-logits"]
+)
 def test_each_methods_loss_against_its_formula(clf_problem, tmp_path, method):
     sup = method.split("-")[0]
     mixing = "logits" if method.endswith("logits") else "probs"
@@ -154,8 +187,13 @@ def test_each_methods_loss_against_its_formula(clf_problem, tmp_path, method):
 def test_weights_move_toward_the_supervisor_the_strong_model_agrees_with(clf_problem, tmp_path, agreed):
     # A frozen strong model that imitates supervisor `agreed` (the accurate one, or the biased one: the
     # objective rewards agreement, not accuracy).
-    args = config(tmp_path, supervisor_lr=0.5, weight_update_rule="exponentiated", easy_phase_fraction=0.0,
-                  learning_rate=0.0)
+    args = config(
+        tmp_path,
+        supervisor_lr=0.5,
+        weight_update_rule="exponentiated",
+        easy_phase_fraction=0.0,
+        learning_rate=0.0,
+    )
     p = clf_problem.probs_train[:, agreed, 1].clamp(1e-6, 1 - 1e-6)
     u = torch.linalg.lstsq(clf_problem.x_train, torch.log(p / (1 - p))[:, None]).solution[:, 0]
     model = LinearProbe(DIM, 2)
@@ -169,15 +207,26 @@ def test_weights_move_toward_the_supervisor_the_strong_model_agrees_with(clf_pro
 
 
 def test_one_weight_update_per_optimizer_step_with_gradient_accumulation(clf_problem, tmp_path):
-    kw = dict(supervisor_lr=0.2, weight_update_rule="exponentiated", easy_phase_fraction=0.25, easy_phase_mode="none")
-    ref = train_linear_strong(clf_problem, WeightingArguments(**kw), epochs=EPOCHS, batch_size=N, lr=LR, seed=SEED)
+    kw = dict(
+        supervisor_lr=0.2,
+        weight_update_rule="exponentiated",
+        easy_phase_fraction=0.25,
+        easy_phase_mode="none",
+    )
+    ref = train_linear_strong(
+        clf_problem, WeightingArguments(**kw), epochs=EPOCHS, batch_size=N, lr=LR, seed=SEED
+    )
     calls = []
-    trainer = train_probe_with_spy(clf_problem, config(tmp_path, per_device_train_batch_size=N // 2,
-                                                       gradient_accumulation_steps=2, **kw), calls)
+    trainer = train_probe_with_spy(
+        clf_problem,
+        config(tmp_path, per_device_train_batch_size=N // 2, gradient_accumulation_steps=2, **kw),
+        calls,
+    )
     assert trainer.state.global_step == EPOCHS and len(calls) == EPOCHS
     # Two half-batches accumulated = the full-batch gradient: the reference's trajectory, update for update.
-    torch.testing.assert_close(torch.tensor(trainer.raven_weights.history), torch.tensor(ref["history"]),
-                               atol=2e-5, rtol=0)
+    torch.testing.assert_close(
+        torch.tensor(trainer.raven_weights.history), torch.tensor(ref["history"]), atol=2e-5, rtol=0
+    )
     assert ref["history"][-1] != ref["history"][0]
 
 
@@ -196,18 +245,30 @@ def train_probe_with_spy(problem, args, calls):
 
 
 def test_resume_continues_the_same_weight_trajectory(clf_problem, tmp_path):
-    kw = dict(supervisor_lr=0.2, weight_update_rule="exponentiated", easy_phase_fraction=0.25, optim="adamw_torch",
-              learning_rate=0.02, save_strategy="steps", save_steps=5)
+    kw = dict(
+        supervisor_lr=0.2,
+        weight_update_rule="exponentiated",
+        easy_phase_fraction=0.25,
+        optim="adamw_torch",
+        learning_rate=0.02,
+        save_strategy="steps",
+        save_steps=5,
+    )
     full = train_probe(clf_problem, config(tmp_path / "a", **kw))
     full.save_model()
     ckpt = tmp_path / "a" / "checkpoint-5"
     assert (ckpt / RAVEN_STATE_NAME).is_file() and (tmp_path / "a" / RAVEN_STATE_NAME).is_file()
     torch.manual_seed(123)  # a different fresh model: everything must come from the checkpoint
-    resumed = RavenClassificationTrainer(LinearProbe(DIM, 2), config(tmp_path / "b", **kw),
-                                         train_dataset=probe_dataset(clf_problem))
+    resumed = RavenClassificationTrainer(
+        LinearProbe(DIM, 2), config(tmp_path / "b", **kw), train_dataset=probe_dataset(clf_problem)
+    )
     resumed.train(resume_from_checkpoint=str(ckpt))
-    torch.testing.assert_close(torch.tensor(resumed.raven_weights.history), torch.tensor(full.raven_weights.history),
-                               atol=1e-6, rtol=0)
+    torch.testing.assert_close(
+        torch.tensor(resumed.raven_weights.history),
+        torch.tensor(full.raven_weights.history),
+        atol=1e-6,
+        rtol=0,
+    )
     torch.testing.assert_close(resumed.model.linear.weight, full.model.linear.weight, atol=1e-6, rtol=0)
 
 
@@ -215,9 +276,9 @@ def test_order_mode_puts_easy_examples_first(clf_problem, tmp_path):
     args = config(tmp_path, per_device_train_batch_size=16, easy_phase_mode="order", easy_phase_fraction=0.1)
     trainer = RavenClassificationTrainer(LinearProbe(DIM, 2), args, train_dataset=probe_dataset(clf_problem))
     order = list(trainer._get_train_sampler())
-    n_easy = int(trainer._train_easy.sum())
+    n_easy = int(trainer.raven_train_easy.sum())
     assert 0 < n_easy < N and sorted(order) == list(range(N))
-    assert bool(trainer._train_easy[order[:n_easy]].all())
+    assert bool(trainer.raven_train_easy[order[:n_easy]].all())
 
 
 def test_config_validation_and_missing_columns(clf_problem, tmp_path):
@@ -226,7 +287,12 @@ def test_config_validation_and_missing_columns(clf_problem, tmp_path):
     with pytest.raises(ValueError, match="naive_supervisor"):
         config(tmp_path, supervision="naive")
     with pytest.raises(ValueError, match="no supervisor judgement columns"):
-        RavenClassificationTrainer(LinearProbe(DIM, 2), config(tmp_path), train_dataset=probe_dataset(clf_problem, False))
+        RavenClassificationTrainer(
+            LinearProbe(DIM, 2), config(tmp_path), train_dataset=probe_dataset(clf_problem, False)
+        )
     with pytest.raises(ValueError, match="no judgement columns for supervisors"):
-        RavenClassificationTrainer(LinearProbe(DIM, 2), config(tmp_path, supervisor_names=["nope"]),
-                                   train_dataset=probe_dataset(clf_problem))
+        RavenClassificationTrainer(
+            LinearProbe(DIM, 2),
+            config(tmp_path, supervisor_names=["nope"]),
+            train_dataset=probe_dataset(clf_problem),
+        )

@@ -7,7 +7,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from raven_align.weighting import SupervisorWeights
+from raven_align.core import SupervisorWeights
 
 
 def _worker(rank: int, world: int, init_file: str, out_dir: str) -> None:

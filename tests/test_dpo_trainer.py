@@ -179,7 +179,7 @@ def test_easy_phase_freezes_the_weights_and_orders_the_data(tiny_lm, sup_tokeniz
         weight_update_rule="exponentiated",
     )
     order = list(raven._get_train_sampler())
-    easy = raven._train_easy
+    easy = raven.raven_train_easy
     assert all(easy[i] for i in order[:4]) and not any(easy[i] for i in order[4:])
     raven.train()
     h = raven.raven_weights.history

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from raven_align.assets import supervisors as emb
-from raven_align.assets.pairs import load_verbosity_pairs
-from raven_align.labeling import label_dataset
+from raven_align.embedded.pairs import load_verbosity_pairs
+from raven_align.labeling.label import label_dataset
+from raven_align.recipes import embedded_supervisors as emb
 
 
 @pytest.fixture()
@@ -22,9 +22,16 @@ def fake_training(monkeypatch, sup_tokenizer_plain):
 
     def fake(spec, data, output_dir):
         torch.manual_seed(len(calls))
-        config = BertConfig(vocab_size=len(sup_tokenizer_plain), hidden_size=16, intermediate_size=32,
-                            num_hidden_layers=1, num_attention_heads=2, max_position_embeddings=256, num_labels=1,
-                            pad_token_id=sup_tokenizer_plain.pad_token_id)
+        config = BertConfig(
+            vocab_size=len(sup_tokenizer_plain),
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            max_position_embeddings=256,
+            num_labels=1,
+            pad_token_id=sup_tokenizer_plain.pad_token_id,
+        )
         BertForSequenceClassification(config).save_pretrained(output_dir)
         sup_tokenizer_plain.save_pretrained(output_dir)
         calls.append((spec, len(data)))
@@ -51,23 +58,29 @@ def test_default_set_trains_once_and_is_reused(fake_training, sup_cache, capsys)
 
     again = emb.embedded_supervisors(device="cpu", show_progress=False)
     assert len(fake_training) == 3  # served from the cache
-    assert [s.src.source for s in again if s.kind == "reward_model"] == \
-        [s.src.source for s in sups if s.kind == "reward_model"]
+    assert [s.src.source for s in again if s.kind == "reward_model"] == [
+        s.src.source for s in sups if s.kind == "reward_model"
+    ]
 
 
 def test_supervisor_scores_with_the_cached_model(fake_training, sup_cache, sup_tokenizer_plain):
     from transformers import AutoModelForSequenceClassification
 
     sup = emb.embedded_supervisor("drugs_com_rm", device="cpu", show_progress=False)
-    pairs = {"prompt": ["Review it.", "Review it."], "chosen": ["great stuff", "it helped a lot"],
-             "rejected": ["awful", "terrible side effects"]}
+    pairs = {
+        "prompt": ["Review it.", "Review it."],
+        "chosen": ["great stuff", "it helped a lot"],
+        "rejected": ["awful", "terrible side effects"],
+    }
     from datasets import Dataset
 
     out = label_dataset(Dataset.from_dict(pairs), [sup], show_progress=False)
     model = AutoModelForSequenceClassification.from_pretrained(sup.src.source).eval()
     with torch.no_grad():
-        expected = [model(input_ids=torch.tensor([sup_tokenizer_plain(p + c + "</s>")["input_ids"]])).logits.item()
-                    for p, c in zip(pairs["prompt"], pairs["chosen"], strict=True)]
+        expected = [
+            model(input_ids=torch.tensor([sup_tokenizer_plain(p + c + "</s>")["input_ids"]])).logits.item()
+            for p, c in zip(pairs["prompt"], pairs["chosen"], strict=True)
+        ]
     np.testing.assert_allclose(out["reward_chosen__drugs_com_rm"], expected, rtol=1e-5, atol=1e-6)
 
 
@@ -94,6 +107,8 @@ def test_verbosity_pairs_prefer_the_longer_review_of_the_same_split():
     for split in ("train", "test"):
         ds = data[split]
         assert len(ds) > 10
-        assert all(len(c.split()) >= 1.5 * len(r.split()) for c, r in zip(ds["chosen"], ds["rejected"], strict=True))
+        assert all(
+            len(c.split()) >= 1.5 * len(r.split()) for c, r in zip(ds["chosen"], ds["rejected"], strict=True)
+        )
     train_texts = set(data["train"]["chosen"]) | set(data["train"]["rejected"])
     assert not train_texts & (set(data["test"]["chosen"]) | set(data["test"]["rejected"]))

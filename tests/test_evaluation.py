@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from raven_align.evaluation import (
+from raven_align.core.measures import (
     accuracy,
     agreement,
     pgr,

@@ -10,27 +10,38 @@ import pytest
 from datasets import Dataset, DatasetDict
 
 from raven_align import __version__
-from raven_align.assets.pairs import orient_pairs, swap_sides
-from raven_align.labeling import label_dataset, label_dataset_dict
-from raven_align.provenance import SIDECAR, load_labeled, push_labeled_to_hub, read_provenance, save_labeled
+from raven_align.embedded.pairs import orient_pairs, swap_sides
+from raven_align.labeling.label import label_dataset, label_dataset_dict
+from raven_align.labeling.provenance import (
+    SIDECAR,
+    load_labeled,
+    push_labeled_to_hub,
+    read_provenance,
+    save_labeled,
+)
 from raven_align.supervisors import CallableSupervisor, ColumnSupervisor, RewardModelSupervisor
 
 
 def _pairs(n: int = 6) -> Dataset:
-    return Dataset.from_dict({
-        "prompt": [f"Write a short review of item {i}." for i in range(n)],
-        "chosen": ["great " * (i + 1) for i in range(n)],
-        "rejected": ["bad " * (2 * i + 1) + "awful" for i in range(n)],
-        "domain": ["movies", "food"] * (n // 2),
-        "gt_label": [1, 0] * (n // 2),
-    })
+    return Dataset.from_dict(
+        {
+            "prompt": [f"Write a short review of item {i}." for i in range(n)],
+            "chosen": ["great " * (i + 1) for i in range(n)],
+            "rejected": ["bad " * (2 * i + 1) + "awful" for i in range(n)],
+            "domain": ["movies", "food"] * (n // 2),
+            "gt_label": [1, 0] * (n // 2),
+        }
+    )
 
 
 class Counter:
     """A TRL-style reward function that counts how often it is called."""
 
     def __init__(self, *value):
-        self._calls, self.value = 0, value  # no value: the number of words; _calls is not part of the identity
+        self._calls, self.value = (
+            0,
+            value,
+        )  # no value: the number of words; _calls is not part of the identity
 
     @property
     def calls(self):
@@ -65,18 +76,26 @@ def test_supervisors_get_other_columns_but_not_the_truth(sup_cache):
     label_dataset(ds, [CallableSupervisor(spy, show_progress=False)], show_progress=False)
     assert set(seen) == {"domain"}
     assert seen["domain"] == list(ds["domain"]) * 2  # both halves of the pairs
-    label_dataset(ds, [CallableSupervisor(spy, name="oracle", columns=["gt_label"], show_progress=False)],
-                  show_progress=False)
+    label_dataset(
+        ds,
+        [CallableSupervisor(spy, name="oracle", columns=["gt_label"], show_progress=False)],
+        show_progress=False,
+    )
     assert set(seen) == {"domain", "gt_label"}  # asked for by name: allowed
 
 
 def test_classification_column_and_extra_columns(sup_cache):
-    ds = Dataset.from_dict({"text": ["good film", "bad", "fine enough"], "p": [[0.1, 0.9], [0.8, 0.2], [0.5, 0.5]]})
+    ds = Dataset.from_dict(
+        {"text": ["good film", "bad", "fine enough"], "p": [[0.1, 0.9], [0.8, 0.2], [0.5, 0.5]]}
+    )
 
     def two_class(inputs, **kw):
         return [[1 - min(len(t) / 20, 1), min(len(t) / 20, 1)] for t in inputs]
 
-    sups = [CallableSupervisor(two_class, task="classification", show_progress=False), ColumnSupervisor("col", column="p")]
+    sups = [
+        CallableSupervisor(two_class, task="classification", show_progress=False),
+        ColumnSupervisor("col", column="p"),
+    ]
     out = label_dataset(ds, sups, show_progress=False)
     np.testing.assert_allclose(out["probs__two_class"], two_class(ds["text"]))
     assert out["probs__col"] == ds["p"]
@@ -97,12 +116,19 @@ def test_cache_hit_skips_scoring_and_miss_when_data_or_function_changes(sup_cach
     label_dataset(changed, [CallableSupervisor(fn, name="w", show_progress=False)], show_progress=False)
     assert fn.calls == 2  # one changed response is a different dataset
     # Extra columns that callables receive are part of the key.
-    label_dataset(ds.map(lambda e: {"domain": "x"}), [CallableSupervisor(fn, name="w", show_progress=False)],
-                  show_progress=False)
+    label_dataset(
+        ds.map(lambda e: {"domain": "x"}),
+        [CallableSupervisor(fn, name="w", show_progress=False)],
+        show_progress=False,
+    )
     assert fn.calls == 3
-    label_dataset(ds, [CallableSupervisor(fn, name="w", version="v2", show_progress=False)], show_progress=False)
+    label_dataset(
+        ds, [CallableSupervisor(fn, name="w", version="v2", show_progress=False)], show_progress=False
+    )
     assert fn.calls == 4
-    label_dataset(ds, [CallableSupervisor(fn, name="w", show_progress=False)], cache=False, show_progress=False)
+    label_dataset(
+        ds, [CallableSupervisor(fn, name="w", show_progress=False)], cache=False, show_progress=False
+    )
     assert fn.calls == 5 and len(list(sup_cache.glob("labels/*/*.npz"))) == 4
 
 
@@ -121,8 +147,11 @@ def test_cache_miss_when_scoring_settings_change(sup_cache, sup_reward_model, su
     again, entry = label(batch_size=4, max_length=64)
     assert entry["cache"] == "hit" and len(forwards) == 2
     assert again["reward_chosen__rm"] == base["reward_chosen__rm"]
-    for kw in ({"batch_size": 2, "max_length": 64}, {"batch_size": 4, "max_length": 5},
-               {"batch_size": 4, "max_length": 64, "use_chat_template": False}):
+    for kw in (
+        {"batch_size": 2, "max_length": 64},
+        {"batch_size": 4, "max_length": 5},
+        {"batch_size": 4, "max_length": 64, "use_chat_template": False},
+    ):
         n = len(forwards)
         out, entry = label(**kw)
         assert entry["cache"] == "miss" and len(forwards) > n, kw
@@ -133,9 +162,14 @@ def test_cache_miss_when_scoring_settings_change(sup_cache, sup_reward_model, su
 
 def test_provenance_round_trip(tmp_path, sup_cache):
     ds = _pairs()
-    out = label_dataset(ds, [CallableSupervisor(Counter(), name="w", show_progress=False)], show_progress=False)
-    out = label_dataset(out, [ColumnSupervisor("gt", chosen_column="reward_chosen__w",
-                                               rejected_column="reward_rejected__w")], show_progress=False)
+    out = label_dataset(
+        ds, [CallableSupervisor(Counter(), name="w", show_progress=False)], show_progress=False
+    )
+    out = label_dataset(
+        out,
+        [ColumnSupervisor("gt", chosen_column="reward_chosen__w", rejected_column="reward_rejected__w")],
+        show_progress=False,
+    )
     prov = read_provenance(out)
     assert prov["raven_align_version"] == __version__ and prov["task"] == "preference"
     assert [e["name"] for e in prov["supervisors"]] == ["w", "gt"]  # labelling again appends
@@ -154,21 +188,26 @@ def test_dataset_dict_and_existing_description_kept(sup_cache):
     ds = _pairs()
     ds.info.description = "my notes"
     dd = DatasetDict({"train": ds, "test": _pairs(2)})
-    out = label_dataset_dict(dd, [CallableSupervisor(Counter(), name="w", show_progress=False)], show_progress=False)
+    out = label_dataset_dict(
+        dd, [CallableSupervisor(Counter(), name="w", show_progress=False)], show_progress=False
+    )
     assert set(read_provenance(out)) == {"train", "test"}
     assert json.loads(out["train"].info.description)["description"] == "my notes"
 
 
-@pytest.mark.parametrize("case, match", [
-    ("missing", r"no column\(s\) \['chosen'\]"),
-    ("missing_extra", r"no column\(s\) \['score_c', 'score_r'\]"),
-    ("empty", "empty"),
-    ("duplicate", "Duplicate supervisor names"),
-    ("none_value", "missing value"),
-    ("mixed_tasks", "do not match"),
-    ("exists", "overwrite=True"),
-    ("no_supervisors", "No supervisors"),
-])
+@pytest.mark.parametrize(
+    "case, match",
+    [
+        ("missing", r"no column\(s\) \['chosen'\]"),
+        ("missing_extra", r"no column\(s\) \['score_c', 'score_r'\]"),
+        ("empty", "empty"),
+        ("duplicate", "Duplicate supervisor names"),
+        ("none_value", "missing value"),
+        ("mixed_tasks", "do not match"),
+        ("exists", "overwrite=True"),
+        ("no_supervisors", "No supervisors"),
+    ],
+)
 def test_bad_inputs_fail_before_any_work(case, match, sup_cache):
     ds = _pairs()
     fn = Counter()
@@ -198,8 +237,11 @@ def test_bad_inputs_fail_before_any_work(case, match, sup_cache):
 @pytest.mark.parametrize("value", [math.nan, math.inf, None])
 def test_non_finite_scores_are_rejected_and_not_cached(value, sup_cache):
     with pytest.raises(ValueError, match="non-finite"):
-        label_dataset(_pairs(), [CallableSupervisor(Counter(value), name="bad", show_progress=False)],
-                      show_progress=False)
+        label_dataset(
+            _pairs(),
+            [CallableSupervisor(Counter(value), name="bad", show_progress=False)],
+            show_progress=False,
+        )
     assert not list(sup_cache.glob("labels/*/*.npz"))
 
 
@@ -212,9 +254,15 @@ def test_probabilities_must_be_on_the_simplex(sup_cache):
 
 
 def test_overwrite_relabels(sup_cache):
-    out = label_dataset(_pairs(), [CallableSupervisor(Counter(), name="w", show_progress=False)], show_progress=False)
-    again = label_dataset(out, [CallableSupervisor(Counter(1.5), name="w", show_progress=False)], overwrite=True,
-                          show_progress=False)
+    out = label_dataset(
+        _pairs(), [CallableSupervisor(Counter(), name="w", show_progress=False)], show_progress=False
+    )
+    again = label_dataset(
+        out,
+        [CallableSupervisor(Counter(1.5), name="w", show_progress=False)],
+        overwrite=True,
+        show_progress=False,
+    )
     assert again["reward_chosen__w"] == [1.5] * len(out)
     assert [e["name"] for e in read_provenance(again)["supervisors"]] == ["w"]
 
@@ -222,7 +270,9 @@ def test_overwrite_relabels(sup_cache):
 def test_push_fails_clearly_without_token_offline_or_network(monkeypatch, sup_cache):
     import huggingface_hub
 
-    out = label_dataset(_pairs(), [CallableSupervisor(Counter(), name="w", show_progress=False)], show_progress=False)
+    out = label_dataset(
+        _pairs(), [CallableSupervisor(Counter(), name="w", show_progress=False)], show_progress=False
+    )
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(huggingface_hub, "get_token", lambda: None)
     with pytest.raises(RuntimeError, match="no Hugging Face token"):
@@ -243,7 +293,9 @@ def test_push_fails_clearly_without_token_offline_or_network(monkeypatch, sup_ca
 
 
 def test_orientation_swaps_all_paired_columns(sup_cache):
-    out = label_dataset(_pairs(), [CallableSupervisor(Counter(), name="w", show_progress=False)], show_progress=False)
+    out = label_dataset(
+        _pairs(), [CallableSupervisor(Counter(), name="w", show_progress=False)], show_progress=False
+    )
     out = out.add_column("ref_chosen_logps", [float(i) for i in range(len(out))])
     out = out.add_column("ref_rejected_logps", [-float(i) for i in range(len(out))])
     truth = orient_pairs(out, by="truth")
@@ -263,13 +315,24 @@ def test_orientation_swaps_all_paired_columns(sup_cache):
 def test_cli_label_on_saved_dataset(tmp_path, sup_cache, capsys):
     import argparse
 
-    from raven_align.cli_label import add_label_subcommand
+    from raven_align.recipes.label import add_label_subcommand
 
     _pairs().save_to_disk(str(tmp_path / "in"))
     parser = argparse.ArgumentParser()
     add_label_subcommand(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["label", "--dataset", str(tmp_path / "in"), "-s", "length", "-s",
-                              "gt=column:gt_label,gt_label", "--output-dir", str(tmp_path / "out")])
+    args = parser.parse_args(
+        [
+            "label",
+            "--dataset",
+            str(tmp_path / "in"),
+            "-s",
+            "length",
+            "-s",
+            "gt=column:gt_label,gt_label",
+            "--output-dir",
+            str(tmp_path / "out"),
+        ]
+    )
     assert args.func(args) == 0
     ds, prov = load_labeled(tmp_path / "out")
     assert ds["reward_chosen__length"] == [float(len(c.split())) for c in ds["chosen"]]

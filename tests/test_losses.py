@@ -6,7 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from raven_align.losses import (
+from raven_align.core import mix_margins, mix_probs
+from raven_align.core.losses import (
     adaptive_confidence_loss,
     classification_loss,
     conf_alpha,
@@ -18,7 +19,6 @@ from raven_align.losses import (
     preference_loss,
     soft_cross_entropy,
 )
-from raven_align.weighting import mix_margins, mix_probs
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,7 @@ from raven_align.cli import main
 
 def test_import_does_not_pull_transformers_or_trl():
     code = (
-        "import sys, raven_align, raven_align.losses, raven_align.evaluation, raven_align.synthetic;"
+        "import sys, raven_align, raven_align.core.losses, raven_align.core.measures, raven_align.core.synthetic;"
         "heavy = [m for m in ('transformers', 'trl', 'peft', 'accelerate', 'datasets') if m in sys.modules];"
         "print(','.join(heavy))"
     )

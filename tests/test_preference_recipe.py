@@ -1,33 +1,25 @@
 """The preference-alignment recipe: every YAML parses into the intended settings, and a tiny run goes end to end."""
 
-import importlib.util
 import json
 import os
-import sys
 from pathlib import Path
 
 import pytest
 from datasets import Dataset, DatasetDict
 from tiny_models import tiny_causal_lm
-from trl import ModelConfig, TrlParser, get_peft_config, get_quantization_config
-
-from raven_align.trainers import RavenDPOConfig
+from trl import get_peft_config, get_quantization_config
 
 RECIPE = Path(__file__).parents[1] / "recipes" / "preference_alignment"
 
 
 def _recipe():
-    spec = importlib.util.spec_from_file_location("preference_recipe", RECIPE / "run.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve string annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
+    from raven_align.recipes import dpo
+
+    return dpo
 
 
 def _parse(*argv):
-    recipe = _recipe()
-    parser = TrlParser((recipe.PreferenceRecipeArguments, RavenDPOConfig, ModelConfig))
-    return parser.parse_args_and_config(list(argv))
+    return _recipe().make_parser().parse_args_and_config(list(argv))
 
 
 def test_embedded_default_is_a_cpu_fp32_lora_run():
@@ -130,7 +122,7 @@ def test_tiny_run_end_to_end(sup_tokenizer_plain, sup_cache, tmp_path):
     ]
     pytest.importorskip("vaderSentiment")
     recipe = _recipe()
-    results = recipe.main(*_parse(*argv))
+    results = recipe.run(*_parse(*argv))
     target = results["splits"]["target"]
     assert set(target["supervisor_accuracy"]) == {"len", "vader"}
     assert target["supervisor_accuracy"]["vader"] == 1.0  # VADER reads "great" vs "awful" right
@@ -144,11 +136,11 @@ def test_tiny_run_end_to_end(sup_tokenizer_plain, sup_cache, tmp_path):
     assert os.path.isfile(out / "adapter_model.safetensors") and os.path.isfile(out / "raven_weights.png")
     # a second run must not overwrite these outputs
     with pytest.raises(FileExistsError, match="not empty"):
-        recipe.main(*_parse(*argv))
+        recipe.run(*_parse(*argv))
     # a baseline run on the same data and model reuses the cached reference margins (same "before" numbers)
     caches = list(Path(sup_cache).glob("labelled/*/raven_ref_margins-*.json"))
     assert len(caches) == 1  # the target test split; its margins were written by the first run
-    again = recipe.main(*_parse(*argv, "--output_dir", str(tmp_path / "ens"), "--supervision", "ens"))
+    again = recipe.run(*_parse(*argv, "--output_dir", str(tmp_path / "ens"), "--supervision", "ens"))
     assert again["splits"]["target"]["strong_before"] == target["strong_before"]
     assert again["weights"] == {"len": 0.5, "vader": 0.5}
 
@@ -167,4 +159,4 @@ def test_push_without_token_fails_before_any_work(tmp_path, monkeypatch):
         str(tmp_path / "o"),
     )
     with pytest.raises(RuntimeError, match="HF_HUB_OFFLINE"):
-        recipe.main(*args)
+        recipe.run(*args)

@@ -1,6 +1,5 @@
 """recipes/reward_modeling: argument parsing (YAML + CLI), the shipped configs, and dry runs on a tiny model."""
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -9,17 +8,22 @@ import pytest
 import torch
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "reward_modeling"
-ROWS = [("Review the tea.", "The tea tastes great and arrived quickly.", "Awful taste, stale and overpriced."),
-        ("Review the medication.", "This medication helped my migraines a lot.", "Terrible side effects."),
-        ("Write a short review of the movie Alien.", "A tense, beautifully made thriller.", "Dull, slow, too long."),
-        ("Write a short review of the movie Alien.", "Excellent and tense.", "Boring and poor.")]
+ROWS = [
+    ("Review the tea.", "The tea tastes great and arrived quickly.", "Awful taste, stale and overpriced."),
+    ("Review the medication.", "This medication helped my migraines a lot.", "Terrible side effects."),
+    (
+        "Write a short review of the movie Alien.",
+        "A tense, beautifully made thriller.",
+        "Dull, slow, too long.",
+    ),
+    ("Write a short review of the movie Alien.", "Excellent and tense.", "Boring and poor."),
+]
 
 
 def _recipe():
-    spec = importlib.util.spec_from_file_location("train_reward_model", RECIPE / "train_reward_model.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from raven_align.recipes import reward
+
+    return reward
 
 
 @pytest.fixture()
@@ -27,9 +31,16 @@ def tiny_rm_dir(tmp_path, sup_tokenizer_plain):
     from transformers import BertConfig, BertForSequenceClassification
 
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(sup_tokenizer_plain), hidden_size=32, intermediate_size=64,
-                        num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=256, num_labels=1,
-                        pad_token_id=sup_tokenizer_plain.pad_token_id)
+    config = BertConfig(
+        vocab_size=len(sup_tokenizer_plain),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=256,
+        num_labels=1,
+        pad_token_id=sup_tokenizer_plain.pad_token_id,
+    )
     path = tmp_path / "tiny_rm"
     BertForSequenceClassification(config).save_pretrained(path)
     sup_tokenizer_plain.save_pretrained(path)
@@ -43,7 +54,9 @@ def pairs_dir(tmp_path):
 
     def split(n, offset):
         rows = [ROWS[(i + offset) % 4] for i in range(n)]
-        return Dataset.from_dict({k: [r[j] for r in rows] for j, k in enumerate(("prompt", "chosen", "rejected"))})
+        return Dataset.from_dict(
+            {k: [r[j] for r in rows] for j, k in enumerate(("prompt", "chosen", "rejected"))}
+        )
 
     path = tmp_path / "pairs"
     DatasetDict({"train": split(16, 0), "test": split(6, 1)}).save_to_disk(str(path))
@@ -51,17 +64,42 @@ def pairs_dir(tmp_path):
 
 
 def _cpu(tmp_path, *extra):
-    return ["--output_dir", str(tmp_path / "out"), "--use_cpu", "true", "--bf16", "false", "--report_to", "none",
-            "--save_strategy", "no", "--gradient_checkpointing", "false", "--per_device_train_batch_size", "4",
-            "--max_length", "32", "--seed", "0", *extra]
+    return [
+        "--output_dir",
+        str(tmp_path / "out"),
+        "--use_cpu",
+        "true",
+        "--bf16",
+        "false",
+        "--report_to",
+        "none",
+        "--save_strategy",
+        "no",
+        "--gradient_checkpointing",
+        "false",
+        "--per_device_train_batch_size",
+        "4",
+        "--max_length",
+        "32",
+        "--seed",
+        "0",
+        *extra,
+    ]
 
 
 def test_yaml_then_cli_override(tmp_path):
     config = tmp_path / "c.yaml"
-    config.write_text("dataset_name: drugs_com\nsupervisors: [embedded:vader, length]\nlearning_rate: 0.001\n"
-                      "n_train: 7\nsupervision: ens\nlora_r: 4\nuse_cpu: true\nbf16: false\n")
-    script, training, model = _recipe().make_parser().parse_args_and_config(
-        args=["--config", str(config), "--learning_rate", "0.5", "--output_dir", str(tmp_path)])
+    config.write_text(
+        "dataset_name: drugs_com\nsupervisors: [embedded:vader, length]\nlearning_rate: 0.001\n"
+        "n_train: 7\nsupervision: ens\nlora_r: 4\nuse_cpu: true\nbf16: false\n"
+    )
+    script, training, model = (
+        _recipe()
+        .make_parser()
+        .parse_args_and_config(
+            args=["--config", str(config), "--learning_rate", "0.5", "--output_dir", str(tmp_path)]
+        )
+    )
     assert script.dataset_name == "drugs_com" and script.n_train == 7
     assert script.supervisors == ["embedded:vader", "length"]
     assert training.learning_rate == 0.5 and training.supervision == "ens"  # the CLI wins over the YAML
@@ -70,13 +108,16 @@ def test_yaml_then_cli_override(tmp_path):
 
 @pytest.mark.parametrize("name", ["minilm_amazon_food", "minilm_drugs_com", "minilm_movies_weak"])
 def test_shipped_configs_parse(name, tmp_path):
-    script, training, model = _recipe().make_parser().parse_args_and_config(
-        args=["--config", str(RECIPE / f"{name}.yaml"), "--output_dir", str(tmp_path)])
+    script, training, model = (
+        _recipe()
+        .make_parser()
+        .parse_args_and_config(args=["--config", str(RECIPE / f"{name}.yaml"), "--output_dir", str(tmp_path)])
+    )
     assert (training.use_cpu, training.bf16, training.gradient_checkpointing) == (True, False, False)
     assert training.max_length <= 128 and training.per_device_train_batch_size == 16
     assert model.model_name_or_path is None  # the embedded MiniLM
     if name == "minilm_movies_weak":
-        assert script.dataset_name == "rotten_tomatoes" and training.supervision == "raven"
+        assert script.dataset_name == "embedded:rotten_tomatoes" and training.supervision == "raven"
         assert len(script.supervisors) == 4 and all(s.startswith("embedded:") for s in script.supervisors)
     else:
         assert training.supervision == "gt" and not script.supervisors
@@ -85,14 +126,31 @@ def test_shipped_configs_parse(name, tmp_path):
 def test_dry_run_gt_reports_accuracy_of_the_saved_model(tmp_path, tiny_rm_dir, pairs_dir, sup_cache):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    results = _recipe().main(["--dataset_name", str(pairs_dir), "--model_name_or_path", str(tiny_rm_dir),
-                              "--supervision", "gt", "--max_steps", "1", "--eval_domains", "drugs_com",
-                              "--n_test", "5", *_cpu(tmp_path)])
+    results = _recipe().main(
+        [
+            "--dataset_name",
+            str(pairs_dir),
+            "--model_name_or_path",
+            str(tiny_rm_dir),
+            "--supervision",
+            "gt",
+            "--max_steps",
+            "1",
+            "--eval_domains",
+            "drugs_com",
+            "--n_test",
+            "5",
+            *_cpu(tmp_path),
+        ]
+    )
     out = tmp_path / "out"
     assert json.loads((out / "results.json").read_text())["accuracy"] == results["accuracy"]
     assert "| drugs_com | 5 |" in (out / "results.md").read_text()
-    assert results["steps"] == 1 and results["n_train"] == 16 and set(results["accuracy"]) == {str(pairs_dir),
-                                                                                               "drugs_com"}
+    assert (
+        results["steps"] == 1
+        and results["n_train"] == 16
+        and set(results["accuracy"]) == {str(pairs_dir), "drugs_com"}
+    )
     # Independent check: score the saved model's test pairs by hand (prompt + response + eos, first 32 tokens).
     model = AutoModelForSequenceClassification.from_pretrained(out).eval()
     tok = AutoTokenizer.from_pretrained(out)
@@ -100,19 +158,37 @@ def test_dry_run_gt_reports_accuracy_of_the_saved_model(tmp_path, tiny_rm_dir, p
 
     test = load_from_disk(str(pairs_dir))["test"].select(range(5))  # --n_test 5
     with torch.no_grad():
+
         def reward(p, r):
             return model(input_ids=torch.tensor([tok(p + r + tok.eos_token)["input_ids"][:32]])).logits.item()
 
-        margins = [reward(p, c) - reward(p, r) for p, c, r in zip(test["prompt"], test["chosen"], test["rejected"],
-                                                                  strict=True)]
+        margins = [
+            reward(p, c) - reward(p, r)
+            for p, c, r in zip(test["prompt"], test["chosen"], test["rejected"], strict=True)
+        ]
     expected = float(np.mean([(m > 0) + 0.5 * (m == 0) for m in margins]))
     assert results["accuracy"][str(pairs_dir)] == pytest.approx(expected)
 
 
 def test_dry_run_from_weak_supervisors(tmp_path, tiny_rm_dir, pairs_dir, sup_cache):
-    results = _recipe().main(["--dataset_name", str(pairs_dir), "--model_name_or_path", str(tiny_rm_dir),
-                              "--supervisors", "length", "embedded:vader", "--supervision", "ens",
-                              "--max_steps", "1", "--eval_domains", "none", *_cpu(tmp_path)])
+    results = _recipe().main(
+        [
+            "--dataset_name",
+            str(pairs_dir),
+            "--model_name_or_path",
+            str(tiny_rm_dir),
+            "--supervisors",
+            "length",
+            "embedded:vader",
+            "--supervision",
+            "ens",
+            "--max_steps",
+            "1",
+            "--eval_domains",
+            "none",
+            *_cpu(tmp_path),
+        ]
+    )
     assert results["weights"] == {"length": 0.5, "vader": 0.5}
     from datasets import load_from_disk
 
@@ -125,14 +201,23 @@ def test_dry_run_from_weak_supervisors(tmp_path, tiny_rm_dir, pairs_dir, sup_cac
 
 def test_weak_supervision_needs_supervisors(tmp_path, tiny_rm_dir, pairs_dir):
     with pytest.raises(ValueError, match="--supervisors"):
-        _recipe().main(["--dataset_name", str(pairs_dir), "--model_name_or_path", str(tiny_rm_dir),
-                        "--supervision", "raven", *_cpu(tmp_path)])
+        _recipe().main(
+            [
+                "--dataset_name",
+                str(pairs_dir),
+                "--model_name_or_path",
+                str(tiny_rm_dir),
+                "--supervision",
+                "raven",
+                *_cpu(tmp_path),
+            ]
+        )
 
 
 def test_tokenize_pairs_matches_the_supervisor_and_truncates(sup_tokenizer_plain):
     from datasets import Dataset
 
-    from raven_align.reward_modeling import tokenize_pairs
+    from raven_align.recipes.reward import tokenize_pairs
     from raven_align.supervisors.reward_model import reward_input_ids
 
     ds = Dataset.from_dict({k: [r[j] for r in ROWS] for j, k in enumerate(("prompt", "chosen", "rejected"))})

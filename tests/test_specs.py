@@ -1,7 +1,8 @@
-"""Supervisor spec strings (``raven_align.supervisors.specs``): every kind, its settings, and bad specs."""
+"""Supervisor spec strings (``raven_align.recipes.specs``): every kind, its settings, and bad specs."""
 
 import pytest
 
+from raven_align.recipes.specs import _model_and_revision, build_supervisor
 from raven_align.supervisors import (
     CallableSupervisor,
     ClassifierSupervisor,
@@ -9,15 +10,18 @@ from raven_align.supervisors import (
     ImplicitRewardSupervisor,
     RewardModelSupervisor,
 )
-from raven_align.supervisors.specs import _model_and_revision, build_supervisor
 
 
 @pytest.fixture()
 def model_dirs(tmp_path, sup_tokenizer, sup_reward_model, sup_bert_classifier, sup_causal_lms):
     """Tiny reward model, classifier, policy and reference saved as local folders."""
     dirs = {}
-    for key, model in [("rm", sup_reward_model), ("clf", sup_bert_classifier), ("policy", sup_causal_lms[0]),
-                       ("ref", sup_causal_lms[1])]:
+    for key, model in [
+        ("rm", sup_reward_model),
+        ("clf", sup_bert_classifier),
+        ("policy", sup_causal_lms[0]),
+        ("ref", sup_causal_lms[1]),
+    ]:
         dirs[key] = tmp_path / key
         model.save_pretrained(dirs[key])
         sup_tokenizer.save_pretrained(dirs[key])
@@ -36,29 +40,40 @@ def test_heuristics_and_names():
 
 
 def test_model_specs_carry_their_settings(model_dirs):
-    rm = build_supervisor(f"judge=rm:{model_dirs['rm']}", batch_size=5, max_length=77, chat_template="no",
-                          device="cpu")
+    rm = build_supervisor(
+        f"judge=rm:{model_dirs['rm']}", batch_size=5, max_length=77, chat_template="no", device="cpu"
+    )
     assert isinstance(rm, RewardModelSupervisor) and rm.name == "judge"
-    assert rm.settings() == {"batch_size": 5, "max_length": 77, "use_chat_template": False,
-                             "dtype": "torch.float32"}
-    assert build_supervisor(f"reward_model:{model_dirs['rm']}", device="cpu").use_chat_template is True  # auto
+    assert rm.settings() == {
+        "batch_size": 5,
+        "max_length": 77,
+        "use_chat_template": False,
+        "dtype": "torch.float32",
+    }
+    assert (
+        build_supervisor(f"reward_model:{model_dirs['rm']}", device="cpu").use_chat_template is True
+    )  # auto
     assert build_supervisor(f"rm:{model_dirs['rm']}", chat_template="no").name == "rm"  # from the folder name
 
     clf = build_supervisor(f"classifier:{model_dirs['clf']}", max_length=33, device="cpu")
     assert isinstance(clf, ClassifierSupervisor) and clf.task == "classification"
     assert clf.settings()["max_length"] == 33
 
-    imp = build_supervisor(f"dpo=implicit:{model_dirs['policy']},{model_dirs['ref']}", beta=0.25, device="cpu")
+    imp = build_supervisor(
+        f"dpo=implicit:{model_dirs['policy']},{model_dirs['ref']}", beta=0.25, device="cpu"
+    )
     assert isinstance(imp, ImplicitRewardSupervisor) and imp.name == "dpo"
     assert imp.settings()["beta"] == 0.25
 
 
 def test_callable_and_column_specs():
-    fn = build_supervisor("callable:raven_align.assets.heuristics:length_reward")
+    fn = build_supervisor("callable:raven_align.embedded.heuristics:length_reward")
     assert isinstance(fn, CallableSupervisor) and fn.task == "preference"
     assert list(fn.score(["x"], ["a b"])) == [2.0]
-    assert build_supervisor("callable:raven_align.assets.heuristics:length_reward", task="classification").task \
+    assert (
+        build_supervisor("callable:raven_align.embedded.heuristics:length_reward", task="classification").task
         == "classification"
+    )
     pair = build_supervisor("col=column:rc,rr")
     assert isinstance(pair, ColumnSupervisor) and pair.name == "col" and pair.task == "preference"
     assert (pair.chosen_column, pair.rejected_column) == ("rc", "rr")
@@ -73,9 +88,24 @@ def test_model_and_revision():
         _model_and_revision("org/model@")
 
 
-@pytest.mark.parametrize("spec", ["nonsense", "vader:x", "rm:", "classifier:", "implicit:", "implicit:,ref",
-                                  "callable:module_only", "callable::fn", "column:", "column:a,b,c", "column:a,",
-                                  "embedded:", "=vader"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "nonsense",
+        "vader:x",
+        "rm:",
+        "classifier:",
+        "implicit:",
+        "implicit:,ref",
+        "callable:module_only",
+        "callable::fn",
+        "column:",
+        "column:a,b,c",
+        "column:a,",
+        "embedded:",
+        "=vader",
+    ],
+)
 def test_bad_specs_raise(spec):
     with pytest.raises(ValueError, match="Cannot parse supervisor spec"):
         build_supervisor(spec)

@@ -20,11 +20,20 @@ from raven_align.supervisors.base import hash_callable, length_sorted_batches
 
 torch.set_num_threads(1)
 
-PROMPTS = ["Write a short review of the movie Alien.", "Review the tea.", "How was the medication?",
-           "Write a short review of the movie Alien.", "Review the tea."]
-COMPLETIONS = ["A tense, beautifully made thriller that still holds up.", "Awful.",
-               "Terrible side effects, I stopped after a week and would not take it again.", "Dull.",
-               "The tea tastes great and arrived quickly."]
+PROMPTS = [
+    "Write a short review of the movie Alien.",
+    "Review the tea.",
+    "How was the medication?",
+    "Write a short review of the movie Alien.",
+    "Review the tea.",
+]
+COMPLETIONS = [
+    "A tense, beautifully made thriller that still holds up.",
+    "Awful.",
+    "Terrible side effects, I stopped after a week and would not take it again.",
+    "Dull.",
+    "The tea tastes great and arrived quickly.",
+]
 
 
 def _forward_reward(model, ids: list[int]) -> float:
@@ -38,9 +47,12 @@ def test_reward_model_batched_sorted_equals_single_forward_with_template(sup_rew
     got = sup.score(PROMPTS, COMPLETIONS)
     expected = []
     for p, c in zip(PROMPTS, COMPLETIONS, strict=True):
-        text = sup_tokenizer.apply_chat_template([{"role": "user", "content": p}, {"role": "assistant", "content": c}],
-                                                 tokenize=False)
-        expected.append(_forward_reward(sup_reward_model, sup_tokenizer(text, add_special_tokens=False)["input_ids"]))
+        text = sup_tokenizer.apply_chat_template(
+            [{"role": "user", "content": p}, {"role": "assistant", "content": c}], tokenize=False
+        )
+        expected.append(
+            _forward_reward(sup_reward_model, sup_tokenizer(text, add_special_tokens=False)["input_ids"])
+        )
     assert len({len(c) for c in COMPLETIONS}) > 2  # the batches really are padded
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
     assert np.std(got) > 0  # distinct inputs give distinct rewards (the test would catch a constant)
@@ -54,19 +66,26 @@ def test_reward_model_conversational_equals_standard_with_template(sup_reward_mo
 
 
 def test_reward_model_without_template_matches_trl_reward_trainer_text(sup_reward_model, sup_tokenizer_plain):
-    sup = RewardModelSupervisor(sup_reward_model, sup_tokenizer_plain, name="rm", batch_size=3, show_progress=False)
+    sup = RewardModelSupervisor(
+        sup_reward_model, sup_tokenizer_plain, name="rm", batch_size=3, show_progress=False
+    )
     assert not sup.use_chat_template
     got = sup.score(PROMPTS, COMPLETIONS)
     # TRL's RewardTrainer (standard format): tokenize(prompt + completion + eos).
-    expected = [_forward_reward(sup_reward_model, sup_tokenizer_plain(p + c + "</s>")["input_ids"])
-                for p, c in zip(PROMPTS, COMPLETIONS, strict=True)]
+    expected = [
+        _forward_reward(sup_reward_model, sup_tokenizer_plain(p + c + "</s>")["input_ids"])
+        for p, c in zip(PROMPTS, COMPLETIONS, strict=True)
+    ]
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_reward_model_truncates_to_max_length(sup_reward_model, sup_tokenizer):
     sup = RewardModelSupervisor(sup_reward_model, sup_tokenizer, name="rm", max_length=6, show_progress=False)
     got = sup.score(PROMPTS[:2], COMPLETIONS[:2])
-    expected = [_forward_reward(sup_reward_model, sup.tokenize(p, c)[:6]) for p, c in zip(PROMPTS[:2], COMPLETIONS[:2], strict=True)]
+    expected = [
+        _forward_reward(sup_reward_model, sup.tokenize(p, c)[:6])
+        for p, c in zip(PROMPTS[:2], COMPLETIONS[:2], strict=True)
+    ]
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
@@ -74,17 +93,24 @@ def test_reward_model_from_local_folder_identity_and_scores(sup_reward_model, su
     sup_reward_model.save_pretrained(tmp_path / "rm")
     sup_tokenizer.save_pretrained(tmp_path / "rm")
     from_disk = RewardModelSupervisor(str(tmp_path / "rm"), batch_size=2, show_progress=False)
-    in_memory = RewardModelSupervisor(sup_reward_model, sup_tokenizer, name="rm", batch_size=2, show_progress=False)
+    in_memory = RewardModelSupervisor(
+        sup_reward_model, sup_tokenizer, name="rm", batch_size=2, show_progress=False
+    )
     assert from_disk.name == "rm"
     ident = from_disk.identity()
     assert ident["path"] == str((tmp_path / "rm").resolve()) and len(ident["sha256"]) == 64
     assert from_disk.src._loaded is None  # the identity is known without loading the weights
-    np.testing.assert_allclose(from_disk.score(PROMPTS, COMPLETIONS), in_memory.score(PROMPTS, COMPLETIONS), rtol=1e-5)
+    np.testing.assert_allclose(
+        from_disk.score(PROMPTS, COMPLETIONS), in_memory.score(PROMPTS, COMPLETIONS), rtol=1e-5
+    )
     # Changing the weights on disk changes the identity.
     with torch.no_grad():
         sup_reward_model.score.weight.add_(1.0)
     sup_reward_model.save_pretrained(tmp_path / "rm")
-    assert RewardModelSupervisor(str(tmp_path / "rm"), show_progress=False).identity()["sha256"] != ident["sha256"]
+    assert (
+        RewardModelSupervisor(str(tmp_path / "rm"), show_progress=False).identity()["sha256"]
+        != ident["sha256"]
+    )
 
 
 def test_identity_and_settings_track_weights_and_scoring_options(sup_reward_model, sup_tokenizer):
@@ -102,17 +128,27 @@ def test_reward_model_rejects_multi_label_models(sup_tokenizer, sup_llama_config
 
     model = LlamaForSequenceClassification(sup_llama_config(sup_tokenizer, num_labels=2))
     with pytest.raises(ValueError, match="num_labels=1"):
-        RewardModelSupervisor(model, sup_tokenizer, name="rm", show_progress=False).score(PROMPTS, COMPLETIONS)
+        RewardModelSupervisor(model, sup_tokenizer, name="rm", show_progress=False).score(
+            PROMPTS, COMPLETIONS
+        )
 
 
 def test_classifier_text_probs_equal_softmax_of_single_forward(sup_bert_classifier, sup_tokenizer):
     texts = COMPLETIONS + ["good", "awful poor boring"]
-    sup = ClassifierSupervisor(sup_bert_classifier, sup_tokenizer, name="clf", batch_size=3, show_progress=False)
+    sup = ClassifierSupervisor(
+        sup_bert_classifier, sup_tokenizer, name="clf", batch_size=3, show_progress=False
+    )
     assert sup.modality == "text"
     probs = sup.predict_proba(texts)
     with torch.no_grad():
-        expected = np.stack([torch.softmax(sup_bert_classifier(**sup_tokenizer(t, return_tensors="pt")).logits[0], -1)
-                             .numpy() for t in texts])
+        expected = np.stack(
+            [
+                torch.softmax(
+                    sup_bert_classifier(**sup_tokenizer(t, return_tensors="pt")).logits[0], -1
+                ).numpy()
+                for t in texts
+            ]
+        )
     assert probs.shape == (len(texts), 3)
     np.testing.assert_allclose(probs, expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-6)
@@ -139,21 +175,35 @@ def test_classifier_image_model_equals_direct_forward():
     from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
 
     torch.manual_seed(0)
-    model = ViTForImageClassification(ViTConfig(image_size=8, patch_size=4, num_channels=3, hidden_size=16,
-                                                num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
-                                                num_labels=4)).eval()
+    model = ViTForImageClassification(
+        ViTConfig(
+            image_size=8,
+            patch_size=4,
+            num_channels=3,
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=32,
+            num_labels=4,
+        )
+    ).eval()
     processor = ViTImageProcessor(size={"height": 8, "width": 8})
     images = [np.random.default_rng(i).integers(0, 255, size=(8, 8, 3), dtype=np.uint8) for i in range(5)]
     sup = ClassifierSupervisor(model, processor, name="vit", batch_size=2, show_progress=False)
     assert sup.modality == "image"
     with torch.no_grad():
         logits = model(pixel_values=processor(images=images, return_tensors="pt")["pixel_values"]).logits
-    np.testing.assert_allclose(sup.predict_proba(images), torch.softmax(logits, -1).numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        sup.predict_proba(images), torch.softmax(logits, -1).numpy(), rtol=1e-5, atol=1e-6
+    )
 
 
 def words_reward(prompts, completions, **kwargs):
-    return [float(len(c.split())) + (0.5 if kwargs.get("domain", [None] * len(completions))[i] == "movies" else 0.0)
-            for i, c in enumerate(completions)]
+    return [
+        float(len(c.split()))
+        + (0.5 if kwargs.get("domain", [None] * len(completions))[i] == "movies" else 0.0)
+        for i, c in enumerate(completions)
+    ]
 
 
 def test_callable_supervisor_trl_signature_columns_and_chunks():
@@ -166,13 +216,20 @@ def test_callable_supervisor_trl_signature_columns_and_chunks():
     sup = CallableSupervisor(f, name="words", batch_size=2, show_progress=False)
     domain = ["movies", "food", "drugs", "movies", "food"]
     got = sup.score(PROMPTS, COMPLETIONS, domain=domain)
-    expected = [len(c.split()) + (0.5 if d == "movies" else 0.0) for c, d in zip(COMPLETIONS, domain, strict=True)]
+    expected = [
+        len(c.split()) + (0.5 if d == "movies" else 0.0) for c, d in zip(COMPLETIONS, domain, strict=True)
+    ]
     np.testing.assert_array_equal(got, expected)
     assert calls == [2, 2, 1]
     chosen, rejected = sup.score_pairs(PROMPTS[:2], COMPLETIONS[:2], COMPLETIONS[2:4], domain=domain[:2])
     np.testing.assert_array_equal(chosen, expected[:2])
-    np.testing.assert_array_equal(rejected, [len(c.split()) + (0.5 if d == "movies" else 0) for c, d in
-                                             zip(COMPLETIONS[2:4], domain[:2], strict=True)])
+    np.testing.assert_array_equal(
+        rejected,
+        [
+            len(c.split()) + (0.5 if d == "movies" else 0)
+            for c, d in zip(COMPLETIONS[2:4], domain[:2], strict=True)
+        ],
+    )
 
 
 def test_callable_identity_is_name_and_source_hash():
@@ -241,14 +298,16 @@ def _hand_logp(model, prompt_ids: list[int], completion_ids: list[int]) -> float
 def test_implicit_reward_equals_hand_computed_log_prob_difference(sup_causal_lms, sup_tokenizer_plain):
     policy, ref = sup_causal_lms
     beta = 0.3
-    sup = ImplicitRewardSupervisor(policy, ref, sup_tokenizer_plain, beta=beta, batch_size=2, show_progress=False)
+    sup = ImplicitRewardSupervisor(
+        policy, ref, sup_tokenizer_plain, beta=beta, batch_size=2, show_progress=False
+    )
     got = sup.score(PROMPTS, COMPLETIONS)
     expected = []
     for p, c in zip(PROMPTS, COMPLETIONS, strict=True):
         prompt_ids = sup_tokenizer_plain(p)["input_ids"]
         full = sup_tokenizer_plain(p + c + "</s>")["input_ids"]
         assert full[: len(prompt_ids)] == prompt_ids  # here the prompt tokens are a prefix
-        comp = full[len(prompt_ids):]
+        comp = full[len(prompt_ids) :]
         expected.append(beta * (_hand_logp(policy, prompt_ids, comp) - _hand_logp(ref, prompt_ids, comp)))
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
     assert np.all(np.abs(got) > 1e-4)  # two different models: not trivially zero
@@ -262,12 +321,17 @@ def test_implicit_reward_conversational_uses_generation_prompt(sup_causal_lms, s
     prompt = [{"role": "user", "content": PROMPTS[0]}]
     completion = [{"role": "assistant", "content": COMPLETIONS[0]}]
     got = sup.score([prompt], [completion])[0]
-    prompt_ids = sup_tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True,
-                                                   return_dict=True)["input_ids"]
-    full = sup_tokenizer.apply_chat_template(prompt + completion, tokenize=True, return_dict=True)["input_ids"]
-    comp = full[len(prompt_ids):]
+    prompt_ids = sup_tokenizer.apply_chat_template(
+        prompt, add_generation_prompt=True, tokenize=True, return_dict=True
+    )["input_ids"]
+    full = sup_tokenizer.apply_chat_template(prompt + completion, tokenize=True, return_dict=True)[
+        "input_ids"
+    ]
+    comp = full[len(prompt_ids) :]
     assert full[: len(prompt_ids)] == prompt_ids and len(comp) > 3
-    assert got == pytest.approx(_hand_logp(policy, prompt_ids, comp) - _hand_logp(ref, prompt_ids, comp), rel=1e-4)
+    assert got == pytest.approx(
+        _hand_logp(policy, prompt_ids, comp) - _hand_logp(ref, prompt_ids, comp), rel=1e-4
+    )
 
 
 def test_implicit_reward_peft_policy_uses_disabled_adapter_as_reference(sup_causal_lms, sup_tokenizer_plain):
@@ -276,7 +340,9 @@ def test_implicit_reward_peft_policy_uses_disabled_adapter_as_reference(sup_caus
     base, _ = sup_causal_lms
     ref = copy.deepcopy(base)
     torch.manual_seed(5)
-    policy = get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    policy = get_peft_model(
+        base, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    )
     no_ref = ImplicitRewardSupervisor(policy, None, sup_tokenizer_plain, beta=0.5, show_progress=False)
     with_ref = ImplicitRewardSupervisor(policy, ref, sup_tokenizer_plain, beta=0.5, show_progress=False)
     a, b = no_ref.score(PROMPTS, COMPLETIONS), with_ref.score(PROMPTS, COMPLETIONS)

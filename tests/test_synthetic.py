@@ -7,9 +7,9 @@ shift does). Their accuracies are clearly ordered (~0.9, ~0.7, ~0.35).
 
 import pytest
 
-from raven_align.evaluation import weight_accuracy_correlation
-from raven_align.synthetic import make_linear_problem, train_linear_strong
-from raven_align.weighting import WeightingArguments
+from raven_align.core import WeightingArguments
+from raven_align.core.measures import weight_accuracy_correlation
+from raven_align.core.synthetic import make_linear_problem, train_linear_strong
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -12,9 +12,9 @@ import torch
 import torch.nn.functional as F
 from datasets import Dataset
 
-from raven_align.w2s.data import Source, partition
-from raven_align.w2s.images import blur, corrupt, rotate, to_tensor
-from raven_align.w2s.report import summarize
+from raven_align.recipes.classification.images import blur, corrupt, rotate, to_tensor
+from raven_align.recipes.classification.partition import Source, partition
+from raven_align.recipes.classification.report import summarize
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -22,7 +22,12 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def test_partition_keeps_weak_and_strong_rows_apart():
     train_dom = np.array(["a"] * 40 + ["b"] * 20 + ["t"] * 30)
     test_dom = np.array(["a"] * 10 + ["b"] * 10 + ["t"] * 10)
-    sources = {"s1": Source(["a"]), "s2": Source(["a"], {"contrast": 0.5}), "s3": Source(["b"]), "lex": Source([])}
+    sources = {
+        "s1": Source(["a"]),
+        "s2": Source(["a"], {"contrast": 0.5}),
+        "s3": Source(["b"]),
+        "lex": Source([]),
+    }
     p = partition(train_dom, test_dom, sources, Source(["t"]), seed=0)
     weak_rows = set(np.concatenate(list(p.weak.values())).tolist())
     assert len(p.weak["lex"]) == 0 and len(p.weak["s1"]) == 20 and len(p.weak["s3"]) == 10
@@ -81,28 +86,49 @@ def test_tiny_image_recipe_end_to_end_from_yaml(tmp_path):
     pytest.importorskip("sklearn", reason="the recipes' weak supervisors need scikit-learn")
     from trl import TrlParser
 
+    from raven_align.recipes.classification.report import write_report
+    from raven_align.recipes.classify import W2SArguments, run_recipe
     from raven_align.trainers import RavenClassificationConfig
-    from raven_align.w2s import W2SArguments, run_recipe, write_report
 
     _tiny_images(tmp_path / "data")
     config = {
-        "dataset": str(tmp_path / "data"), "modality": "image", "input_column": "img", "dataset_label_column": "y",
-        "domain_column": "dom", "image_size": 8, "supervisors": {"good": {"kind": "logreg", "domains": ["src"]},
-                                                                "flipped": {"kind": "logreg", "domains": ["src"],
-                                                                            "corruption": {"invert": 1}}},
-        "ood_domains": ["tgt"], "val_size": 10, "strong_model": "cnn", "seeds": [0, 1],
-        "methods": {"gt": {"supervision": "gt"}, "ens": {"supervision": "ens"}, "select": {"supervision": "select"},
-                    "raven": {"weight_update_rule": "exponentiated", "supervisor_lr": 0.5}},
-        "output_dir": str(tmp_path / "out"), "num_train_epochs": 2, "per_device_train_batch_size": 16,
-        "use_cpu": True, "report_to": "none", "save_strategy": "no", "disable_tqdm": True,
+        "dataset": str(tmp_path / "data"),
+        "modality": "image",
+        "input_column": "img",
+        "dataset_label_column": "y",
+        "domain_column": "dom",
+        "image_size": 8,
+        "supervisors": {
+            "good": {"kind": "logreg", "domains": ["src"]},
+            "flipped": {"kind": "logreg", "domains": ["src"], "corruption": {"invert": 1}},
+        },
+        "ood_domains": ["tgt"],
+        "val_size": 10,
+        "strong_model": "cnn",
+        "seeds": [0, 1],
+        "methods": {
+            "gt": {"supervision": "gt"},
+            "ens": {"supervision": "ens"},
+            "select": {"supervision": "select"},
+            "raven": {"weight_update_rule": "exponentiated", "supervisor_lr": 0.5},
+        },
+        "output_dir": str(tmp_path / "out"),
+        "num_train_epochs": 2,
+        "per_device_train_batch_size": 16,
+        "use_cpu": True,
+        "report_to": "none",
+        "save_strategy": "no",
+        "disable_tqdm": True,
     }
     (tmp_path / "c.yaml").write_text(json.dumps(config))  # JSON is YAML
     recipe, training = TrlParser((W2SArguments, RavenClassificationConfig)).parse_args_and_config(
-        ["--config", str(tmp_path / "c.yaml"), "--num_train_epochs", "3", "--only", "gt,ens,select,raven"])
+        ["--config", str(tmp_path / "c.yaml"), "--num_train_epochs", "3", "--only", "gt,ens,select,raven"]
+    )
     assert training.num_train_epochs == 3 and recipe.supervisors["flipped"]["corruption"] == {"invert": 1}
     results = run_recipe(recipe, training)
     assert {(r["scenario"], r["method"]) for r in results["runs"]} == {
-        (s, m) for s in ("id", "ood") for m in ("gt", "ens", "select", "raven")}
+        (s, m) for s in ("id", "ood") for m in ("gt", "ens", "select", "raven")
+    }
     assert len(results["runs"]) == 16 and results["supervisor_names"] == ["good", "flipped"]
     ood = [s for s in results["supervisors"] if s["scenario"] == "ood"]
     assert all(s["accuracy"][1] > s["accuracy"][0] for s in ood)  # the target is inverted: `flipped` fits it
@@ -114,10 +140,28 @@ def test_tiny_image_recipe_end_to_end_from_yaml(tmp_path):
 def test_summary_pgr_and_rank_correlation():
     sup = [{"seed": 0, "scenario": "ood", "accuracy": [0.8, 0.6, 0.2], "uniform_mixture_accuracy": 0.5}]
     runs = [
-        {"seed": 0, "scenario": "ood", "method": "gt", "supervision": "gt", "accuracy": 0.9, "mixture_accuracy": 0.5,
-         "agreement": 0.5, "weights": [1 / 3] * 3, "history": [[1 / 3] * 3]},
-        {"seed": 0, "scenario": "ood", "method": "raven", "supervision": "raven", "accuracy": 0.7,
-         "mixture_accuracy": 0.7, "agreement": 0.9, "weights": [0.6, 0.3, 0.1], "history": [[1 / 3] * 3, [0.6, 0.3, 0.1]]},
+        {
+            "seed": 0,
+            "scenario": "ood",
+            "method": "gt",
+            "supervision": "gt",
+            "accuracy": 0.9,
+            "mixture_accuracy": 0.5,
+            "agreement": 0.5,
+            "weights": [1 / 3] * 3,
+            "history": [[1 / 3] * 3],
+        },
+        {
+            "seed": 0,
+            "scenario": "ood",
+            "method": "raven",
+            "supervision": "raven",
+            "accuracy": 0.7,
+            "mixture_accuracy": 0.7,
+            "agreement": 0.9,
+            "weights": [0.6, 0.3, 0.1],
+            "history": [[1 / 3] * 3, [0.6, 0.3, 0.1]],
+        },
     ]
     s = summarize({"supervisors": sup, "runs": runs, "supervisor_names": ["a", "b", "c"]})["ood"]
     assert s["raven"]["pgr"] == pytest.approx((0.5, 0.0)) and s["raven"]["rank_correlation"] == (1.0, 0.0)
@@ -128,21 +172,35 @@ def test_text_embeddings_are_mean_pooled_normalised_and_cached(tmp_path):
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
-    from raven_align.features import text_embeddings
+    from raven_align.recipes.classification.features import text_embeddings
 
     texts = ["good food", "bad drug was awful", "a movie"]
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=40, special_tokens=["[PAD]", "[UNK]"]))
+    tok.train_from_iterator(
+        texts, trainers.WordPieceTrainer(vocab_size=40, special_tokens=["[PAD]", "[UNK]"])
+    )
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]")
     torch.manual_seed(0)
-    model = BertModel(BertConfig(vocab_size=len(tokenizer), hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
-                                 intermediate_size=16, max_position_embeddings=16)).eval()
+    model = BertModel(
+        BertConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=8,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=16,
+            max_position_embeddings=16,
+        )
+    ).eval()
     model.save_pretrained(tmp_path / "enc")
     tokenizer.save_pretrained(tmp_path / "enc")
-    emb = text_embeddings(texts, tmp_path / "enc", batch_size=2, cache_dir=tmp_path / "cache", show_progress=False)
+    emb = text_embeddings(
+        texts, tmp_path / "enc", batch_size=2, cache_dir=tmp_path / "cache", show_progress=False
+    )
     with torch.no_grad():  # one text at a time: no padding, so the mean is over its own tokens
-        manual = torch.stack([model(**tokenizer(t, return_tensors="pt")).last_hidden_state[0].mean(0) for t in texts])
+        manual = torch.stack(
+            [model(**tokenizer(t, return_tensors="pt")).last_hidden_state[0].mean(0) for t in texts]
+        )
     torch.testing.assert_close(torch.from_numpy(emb), F.normalize(manual, dim=-1), atol=1e-5, rtol=0)
     assert len(list((tmp_path / "cache" / "features").rglob("*.npy"))) == 1
     again = text_embeddings(texts, tmp_path / "enc", cache_dir=tmp_path / "cache", show_progress=False)
@@ -151,7 +209,7 @@ def test_text_embeddings_are_mean_pooled_normalised_and_cached(tmp_path):
 
 def test_weak_supervisor_covers_every_class_and_keys_its_cache_by_the_fitted_model():
     pytest.importorskip("sklearn", reason="the recipes' weak supervisors need scikit-learn")
-    from raven_align.w2s.weak import train_weak_supervisor
+    from raven_align.recipes.classification.weak import train_weak_supervisor
 
     x = np.random.default_rng(0).random((30, 1, 2, 2)).tolist()
     y = [0, 2] * 15  # class 1 never seen in the source domain

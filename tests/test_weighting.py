@@ -6,7 +6,7 @@ import warnings
 import pytest
 import torch
 
-from raven_align.weighting import (
+from raven_align.core import (
     EasySamplePhase,
     SupervisorWeights,
     WeightingArguments,

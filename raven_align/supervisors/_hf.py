@@ -36,10 +36,14 @@ class HFModelSource:
     when a ``dtype`` is asked for.
     """
 
-    def __init__(self, model: Any, revision: str | None, device: str | None, dtype: Any, model_kwargs: dict | None):
+    def __init__(
+        self, model: Any, revision: str | None, device: str | None, dtype: Any, model_kwargs: dict | None
+    ):
         self.source = str(model) if isinstance(model, str | Path) else None
         self.is_local = self.source is not None and Path(self.source).exists()
-        self.revision = resolve_revision(self.source, revision) if self.source and not self.is_local else revision
+        self.revision = (
+            resolve_revision(self.source, revision) if self.source and not self.is_local else revision
+        )
         self._model = None if self.source is not None else model
         self.device = device or best_device()
         self.dtype = dtype
@@ -55,8 +59,11 @@ class HFModelSource:
         stamp = None
         if self.is_local:
             root = Path(self.source)
-            stamp = sorted((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in
-                           ([root] if root.is_file() else root.rglob("*")) if p.is_file())
+            stamp = sorted(
+                (str(p), p.stat().st_mtime_ns, p.stat().st_size)
+                for p in ([root] if root.is_file() else root.rglob("*"))
+                if p.is_file()
+            )
         if self._identity is None or self._identity[0] != stamp:
             self._identity = (stamp, model_identity(self._model, self.source, self.revision))
         return self._identity[1]

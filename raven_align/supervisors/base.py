@@ -35,7 +35,9 @@ class Supervisor(ABC):
 
     def __init__(self, name: str, task: Task):
         if not isinstance(name, str) or not _NAME.match(name):
-            raise ValueError(f"Supervisor name must match {_NAME.pattern} (it becomes a column suffix), got {name!r}")
+            raise ValueError(
+                f"Supervisor name must match {_NAME.pattern} (it becomes a column suffix), got {name!r}"
+            )
         if task not in ("preference", "classification"):
             raise ValueError(f"task must be 'preference' or 'classification', got {task!r}")
         self.name = name
@@ -53,15 +55,21 @@ class Supervisor(ABC):
         """Rewards ``r(x, y)`` for each (prompt, completion), shape ``(N,)``."""
         raise NotImplementedError(f"{type(self).__name__} ({self.task}) does not score completions")
 
-    def score_pairs(self, prompts: list, chosen: list, rejected: list, **columns: Any) -> tuple[np.ndarray, np.ndarray]:
+    def score_pairs(
+        self, prompts: list, chosen: list, rejected: list, **columns: Any
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Rewards of both sides of each pair. By default one ``score`` call over both sides, so that batches can
         be length-sorted across them; ``columns`` are given to both halves."""
         n = len(prompts)
         doubled = {k: list(v) + list(v) for k, v in columns.items()}
-        rewards = np.asarray(self.score(list(prompts) + list(prompts), list(chosen) + list(rejected), **doubled),
-                             dtype=np.float64)
+        rewards = np.asarray(
+            self.score(list(prompts) + list(prompts), list(chosen) + list(rejected), **doubled),
+            dtype=np.float64,
+        )
         if rewards.shape != (2 * n,):
-            raise ValueError(f"Supervisor {self.name!r} returned {rewards.shape} rewards for {2 * n} completions")
+            raise ValueError(
+                f"Supervisor {self.name!r} returned {rewards.shape} rewards for {2 * n} completions"
+            )
         return rewards[:n], rewards[n:]
 
     def predict_proba(self, inputs: list, **columns: Any) -> np.ndarray:
@@ -70,14 +78,20 @@ class Supervisor(ABC):
 
     def describe(self) -> dict[str, Any]:
         """Name, kind, task, identity and settings in one dict (what provenance records)."""
-        return {"name": self.name, "kind": self.kind, "task": self.task, "identity": self.identity(),
-                "settings": self.settings()}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "task": self.task,
+            "identity": self.identity(),
+            "settings": self.settings(),
+        }
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, task={self.task!r})"
 
 
 # ---------------------------------------------------------------------------------------------- identity helpers
+
 
 def sha256_json(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
@@ -95,16 +109,31 @@ def hash_files(paths: Iterable[Path]) -> str:
 
 
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
-_CONFIG_NAMES = ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json",
-                 "preprocessor_config.json", "chat_template.jinja", "adapter_config.json", "tokenizer.model")
+_CONFIG_NAMES = (
+    "config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.txt",
+    "special_tokens_map.json",
+    "preprocessor_config.json",
+    "chat_template.jinja",
+    "adapter_config.json",
+    "tokenizer.model",
+)
 
 
 def hash_local_model(path: str | Path) -> str:
     """Hash of a local model folder's weight, config and tokenizer files (not its README or logs)."""
     path = Path(path)
-    files = [path] if path.is_file() else [
-        p for p in path.rglob("*") if p.is_file() and (p.suffix in _WEIGHT_SUFFIXES or p.name in _CONFIG_NAMES)
-    ]
+    files = (
+        [path]
+        if path.is_file()
+        else [
+            p
+            for p in path.rglob("*")
+            if p.is_file() and (p.suffix in _WEIGHT_SUFFIXES or p.name in _CONFIG_NAMES)
+        ]
+    )
     if not files:
         raise ValueError(f"No weight or config files under {path}")
     return hash_files(files)
@@ -126,8 +155,10 @@ def hash_tokenizer(tokenizer: Any) -> str | None:
     """Hash of a tokenizer's vocabulary/merges, special tokens and chat template (``None`` if not a tokenizer)."""
     if tokenizer is None:
         return None
-    parts: dict[str, Any] = {"class": type(tokenizer).__name__,
-                             "chat_template": getattr(tokenizer, "chat_template", None)}
+    parts: dict[str, Any] = {
+        "class": type(tokenizer).__name__,
+        "chat_template": getattr(tokenizer, "chat_template", None),
+    }
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is not None:
         parts["backend"] = backend.to_str()
@@ -178,14 +209,23 @@ def hash_callable(fn: Any) -> dict[str, Any]:
         source = repr(target) if is_function else type(target).__qualname__
     if is_function:
         closure = getattr(target, "__closure__", None) or ()
-        state = {"defaults": getattr(target, "__defaults__", None),
-                 "kwdefaults": getattr(target, "__kwdefaults__", None),
-                 "closure": [c.cell_contents for c in closure if _cell_ok(c)]}
+        state = {
+            "defaults": getattr(target, "__defaults__", None),
+            "kwdefaults": getattr(target, "__kwdefaults__", None),
+            "closure": [c.cell_contents for c in closure if _cell_ok(c)],
+        }
     else:
-        state = {k: v for k, v in vars(target).items() if not k.startswith("_")} if hasattr(target, "__dict__") else {}
+        state = (
+            {k: v for k, v in vars(target).items() if not k.startswith("_")}
+            if hasattr(target, "__dict__")
+            else {}
+        )
     state["bound"] = bound
-    return {"callable": f"{module}.{qualname}", "source_sha256": hashlib.sha256(source.encode()).hexdigest(),
-            "state_sha256": sha256_json(_state(state))}
+    return {
+        "callable": f"{module}.{qualname}",
+        "source_sha256": hashlib.sha256(source.encode()).hexdigest(),
+        "state_sha256": sha256_json(_state(state)),
+    }
 
 
 def _cell_ok(cell: Any) -> bool:
@@ -232,4 +272,4 @@ def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[np.nd
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     order = np.argsort(-np.asarray(lengths), kind="stable")
-    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]

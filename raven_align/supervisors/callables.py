@@ -57,23 +57,33 @@ class CallableSupervisor(Supervisor):
     def _chunks(self, n: int, desc: str):
         from tqdm.auto import tqdm
 
-        for start in tqdm(range(0, n, self.batch_size), desc=desc, disable=not self.show_progress or n <= self.batch_size):
+        for start in tqdm(
+            range(0, n, self.batch_size), desc=desc, disable=not self.show_progress or n <= self.batch_size
+        ):
             yield slice(start, min(start + self.batch_size, n))
 
     def score(self, prompts: list, completions: list, **columns: Any) -> np.ndarray:
         out = []
         for s in self._chunks(len(prompts), f"Scoring with {self.name}"):
-            values = self.fn(list(prompts[s]), list(completions[s]), **{k: list(v[s]) for k, v in columns.items()})
+            values = self.fn(
+                list(prompts[s]), list(completions[s]), **{k: list(v[s]) for k, v in columns.items()}
+            )
             values = np.asarray([np.nan if v is None else v for v in values], dtype=np.float64)
             if values.shape != (s.stop - s.start,):
-                raise ValueError(f"{self.name}: the function returned {values.shape} values for "
-                                 f"{s.stop - s.start} completions")
+                raise ValueError(
+                    f"{self.name}: the function returned {values.shape} values for "
+                    f"{s.stop - s.start} completions"
+                )
             out.append(values)
         return np.concatenate(out) if out else np.empty(0)
 
     def predict_proba(self, inputs: list, **columns: Any) -> np.ndarray:
-        out = [np.asarray(self.fn(list(inputs[s]), **{k: list(v[s]) for k, v in columns.items()}), dtype=np.float64)
-               for s in self._chunks(len(inputs), f"Classifying with {self.name}")]
+        out = [
+            np.asarray(
+                self.fn(list(inputs[s]), **{k: list(v[s]) for k, v in columns.items()}), dtype=np.float64
+            )
+            for s in self._chunks(len(inputs), f"Classifying with {self.name}")
+        ]
         return np.concatenate(out, axis=0)
 
 
@@ -87,12 +97,22 @@ class ColumnSupervisor(Supervisor):
 
     kind = "column"
 
-    def __init__(self, name: str, *, column: str | None = None, chosen_column: str | None = None,
-                 rejected_column: str | None = None):
+    def __init__(
+        self,
+        name: str,
+        *,
+        column: str | None = None,
+        chosen_column: str | None = None,
+        rejected_column: str | None = None,
+    ):
         if column is not None and (chosen_column or rejected_column):
-            raise ValueError("Give either column (classification) or chosen_column and rejected_column (preference)")
+            raise ValueError(
+                "Give either column (classification) or chosen_column and rejected_column (preference)"
+            )
         if column is None and not (chosen_column and rejected_column):
-            raise ValueError("Give column (classification) or both chosen_column and rejected_column (preference)")
+            raise ValueError(
+                "Give column (classification) or both chosen_column and rejected_column (preference)"
+            )
         super().__init__(name, "classification" if column is not None else "preference")
         self.column, self.chosen_column, self.rejected_column = column, chosen_column, rejected_column
         self.extra_columns = (column,) if column is not None else (chosen_column, rejected_column)
@@ -100,9 +120,13 @@ class ColumnSupervisor(Supervisor):
     def identity(self) -> dict[str, Any]:
         return {"columns": list(self.extra_columns)}
 
-    def score_pairs(self, prompts: list, chosen: list, rejected: list, **columns: Any) -> tuple[np.ndarray, np.ndarray]:
-        return (np.asarray(columns[self.chosen_column], dtype=np.float64),
-                np.asarray(columns[self.rejected_column], dtype=np.float64))
+    def score_pairs(
+        self, prompts: list, chosen: list, rejected: list, **columns: Any
+    ) -> tuple[np.ndarray, np.ndarray]:
+        return (
+            np.asarray(columns[self.chosen_column], dtype=np.float64),
+            np.asarray(columns[self.rejected_column], dtype=np.float64),
+        )
 
     def predict_proba(self, inputs: list, **columns: Any) -> np.ndarray:
         return np.asarray(columns[self.column], dtype=np.float64)

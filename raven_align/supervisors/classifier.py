@@ -60,8 +60,11 @@ class ClassifierSupervisor(Supervisor):
 
     @staticmethod
     def _guess_modality(model: Any, processor: Any) -> str:
-        if hasattr(processor, "tokenize") or (processor is None and hasattr(model, "config")
-                                               and getattr(model, "main_input_name", "") == "input_ids"):
+        if hasattr(processor, "tokenize") or (
+            processor is None
+            and hasattr(model, "config")
+            and getattr(model, "main_input_name", "") == "input_ids"
+        ):
             return "text"
         if processor is not None or getattr(model, "main_input_name", "") == "pixel_values":
             return "image"
@@ -77,7 +80,9 @@ class ClassifierSupervisor(Supervisor):
             return processor
         source = processor or (model if isinstance(model, str) else None)
         if source is None:
-            raise ValueError(f"ClassifierSupervisor({self.modality}) needs a processor when the model is an object")
+            raise ValueError(
+                f"ClassifierSupervisor({self.modality}) needs a processor when the model is an object"
+            )
         from transformers import AutoImageProcessor, AutoTokenizer
 
         auto = AutoTokenizer if self.modality == "text" else AutoImageProcessor
@@ -95,8 +100,12 @@ class ClassifierSupervisor(Supervisor):
         return out
 
     def settings(self) -> dict[str, Any]:
-        out = {"batch_size": self.batch_size, "modality": self.modality, "outputs": self.outputs,
-               "dtype": self.src.dtype_setting}
+        out = {
+            "batch_size": self.batch_size,
+            "modality": self.modality,
+            "outputs": self.outputs,
+            "dtype": self.src.dtype_setting,
+        }
         if self.modality == "text":
             out["max_length"] = self.max_length
         return out
@@ -105,17 +114,29 @@ class ClassifierSupervisor(Supervisor):
         import torch
 
         if self.modality == "text":
-            ids = [list(self.processor(t, truncation=self.max_length is not None, max_length=self.max_length)
-                        ["input_ids"]) for t in items]
+            ids = [
+                list(
+                    self.processor(t, truncation=self.max_length is not None, max_length=self.max_length)[
+                        "input_ids"
+                    ]
+                )
+                for t in items
+            ]
             input_ids, mask = pad_right(ids, self.processor.pad_token_id, self.src.device)
             return model(input_ids=input_ids, attention_mask=mask).logits
         if self.modality == "image":
             pixels = self.processor(images=items, return_tensors="pt")["pixel_values"]
             return model(pixel_values=pixels.to(self.src.device, dtype=next(model.parameters()).dtype)).logits
-        batch = self.transform(items) if self.transform is not None else torch.stack([torch.as_tensor(x) for x in items])
+        batch = (
+            self.transform(items)
+            if self.transform is not None
+            else torch.stack([torch.as_tensor(x) for x in items])
+        )
         param = next(model.parameters(), None)
-        batch = batch.to(self.src.device, dtype=param.dtype if param is not None and batch.is_floating_point()
-                         else batch.dtype)
+        batch = batch.to(
+            self.src.device,
+            dtype=param.dtype if param is not None and batch.is_floating_point() else batch.dtype,
+        )
         out = model(batch)
         return getattr(out, "logits", out)
 
@@ -129,7 +150,11 @@ class ClassifierSupervisor(Supervisor):
         if self.src.source is not None:
             from transformers import AutoModelForImageClassification, AutoModelForSequenceClassification
 
-            auto = AutoModelForSequenceClassification if self.modality == "text" else AutoModelForImageClassification
+            auto = (
+                AutoModelForSequenceClassification
+                if self.modality == "text"
+                else AutoModelForImageClassification
+            )
         model = self.src.get(auto)
         if self.modality == "text":
             ensure_pad_token(self.processor, model)
@@ -137,7 +162,7 @@ class ClassifierSupervisor(Supervisor):
             batches = length_sorted_batches(lengths, self.batch_size)
         else:
             order = np.arange(len(inputs))
-            batches = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+            batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
         probs: np.ndarray | None = None
         bar = tqdm(total=len(inputs), desc=f"Classifying with {self.name}", disable=not self.show_progress)
         with torch.inference_mode(), eval_mode(model):

@@ -66,14 +66,22 @@ class ImplicitRewardSupervisor(Supervisor):
         super().__init__(name or default_name(policy, "implicit_reward"), "preference")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self._adapter_dir = isinstance(policy, str | Path) and (Path(policy) / "adapter_config.json").is_file()
+        self._adapter_dir = (
+            isinstance(policy, str | Path) and (Path(policy) / "adapter_config.json").is_file()
+        )
         self.policy = HFModelSource(policy, None, device, dtype, None)
-        self.ref = HFModelSource(ref_model, None, self.policy.device, dtype, None) if ref_model is not None else None
+        self.ref = (
+            HFModelSource(ref_model, None, self.policy.device, dtype, None) if ref_model is not None else None
+        )
         if self.ref is None and not (self._adapter_dir or hasattr(policy, "disable_adapter")):
-            raise ValueError("ref_model is required unless the policy is a PEFT model (its adapter is then disabled)")
+            raise ValueError(
+                "ref_model is required unless the policy is a PEFT model (its adapter is then disabled)"
+            )
         self.tokenizer = load_tokenizer(tokenizer, policy, None)
         if self.tokenizer is None:
-            raise ValueError("ImplicitRewardSupervisor needs a tokenizer when the policy is given as an object")
+            raise ValueError(
+                "ImplicitRewardSupervisor needs a tokenizer when the policy is given as an object"
+            )
         ensure_pad_token(self.tokenizer)
         if use_chat_template and getattr(self.tokenizer, "chat_template", None) is None:
             raise ValueError("use_chat_template=True but the tokenizer has no chat template")
@@ -81,13 +89,20 @@ class ImplicitRewardSupervisor(Supervisor):
         self.use_chat_template, self.show_progress = use_chat_template, show_progress
 
     def identity(self) -> dict[str, Any]:
-        return {"policy": self.policy.identity(),
-                "ref": self.ref.identity() if self.ref is not None else "policy with adapter disabled",
-                "tokenizer_sha256": tokenizer_identity(self.tokenizer)}
+        return {
+            "policy": self.policy.identity(),
+            "ref": self.ref.identity() if self.ref is not None else "policy with adapter disabled",
+            "tokenizer_sha256": tokenizer_identity(self.tokenizer),
+        }
 
     def settings(self) -> dict[str, Any]:
-        return {"beta": self.beta, "batch_size": self.batch_size, "max_length": self.max_length,
-                "use_chat_template": self.use_chat_template, "dtype": self.policy.dtype_setting}
+        return {
+            "beta": self.beta,
+            "batch_size": self.batch_size,
+            "max_length": self.max_length,
+            "use_chat_template": self.use_chat_template,
+            "dtype": self.policy.dtype_setting,
+        }
 
     # --------------------------------------------------------------------------------------------- tokenization
     def _encode(self, prompt: Any, completions: list) -> list[tuple[list[int], int]]:
@@ -97,10 +112,15 @@ class ImplicitRewardSupervisor(Supervisor):
             prompt = [{"role": "user", "content": prompt}]
             completions = [[{"role": "assistant", "content": c}] for c in completions]
         if isinstance(prompt, list):
-            prompt_ids = list(tok.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True,
-                                                      return_dict=True)["input_ids"])
-            full = [list(tok.apply_chat_template(prompt + c, tokenize=True, return_dict=True)["input_ids"])
-                    for c in completions]
+            prompt_ids = list(
+                tok.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True, return_dict=True)[
+                    "input_ids"
+                ]
+            )
+            full = [
+                list(tok.apply_chat_template(prompt + c, tokenize=True, return_dict=True)["input_ids"])
+                for c in completions
+            ]
         else:
             eos = tok.eos_token or ""
             prompt_ids = list(tok(prompt)["input_ids"])
@@ -135,8 +155,13 @@ class ImplicitRewardSupervisor(Supervisor):
         if self.max_length is not None:
             n_long = sum(len(s) > self.max_length for s, _ in encoded)
             if n_long:
-                logger.warning("%s: %d of %d sequences exceed max_length=%d and were cut", self.name, n_long,
-                               len(encoded), self.max_length)
+                logger.warning(
+                    "%s: %d of %d sequences exceed max_length=%d and were cut",
+                    self.name,
+                    n_long,
+                    len(encoded),
+                    self.max_length,
+                )
             encoded = [(s[: self.max_length], p) for s, p in encoded]
         auto = AutoModelForCausalLM
         if self._adapter_dir:
@@ -145,10 +170,14 @@ class ImplicitRewardSupervisor(Supervisor):
             auto = AutoPeftModelForCausalLM
         policy = self.policy.get(auto)
         batches = length_sorted_batches([len(s) for s, _ in encoded], self.batch_size)
-        bar = tqdm(total=2 * len(encoded), desc=f"Implicit reward of {self.name}", disable=not self.show_progress)
+        bar = tqdm(
+            total=2 * len(encoded), desc=f"Implicit reward of {self.name}", disable=not self.show_progress
+        )
         lp = self._logps(policy, encoded, batches, bar, disable_adapter=False)
         if self.ref is not None:
-            lp_ref = self._logps(self.ref.get(AutoModelForCausalLM), encoded, batches, bar, disable_adapter=False)
+            lp_ref = self._logps(
+                self.ref.get(AutoModelForCausalLM), encoded, batches, bar, disable_adapter=False
+            )
         else:
             lp_ref = self._logps(policy, encoded, batches, bar, disable_adapter=True)
         bar.close()
@@ -159,7 +188,9 @@ class ImplicitRewardSupervisor(Supervisor):
             raise ValueError(f"{len(prompts)} prompts but {len(completions)} completions")
         return self._rewards([self._encode(p, [c])[0] for p, c in zip(prompts, completions, strict=True)])
 
-    def score_pairs(self, prompts: list, chosen: list, rejected: list, **columns: Any) -> tuple[np.ndarray, np.ndarray]:
+    def score_pairs(
+        self, prompts: list, chosen: list, rejected: list, **columns: Any
+    ) -> tuple[np.ndarray, np.ndarray]:
         encoded = [self._encode(p, [c, r]) for p, c, r in zip(prompts, chosen, rejected, strict=True)]
         rewards = self._rewards([e[0] for e in encoded] + [e[1] for e in encoded])
-        return rewards[: len(prompts)], rewards[len(prompts):]
+        return rewards[: len(prompts)], rewards[len(prompts) :]

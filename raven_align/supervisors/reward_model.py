@@ -30,7 +30,9 @@ def reward_input_ids(tokenizer: Any, prompt: Any, completion: Any, use_chat_temp
     """
     if isinstance(prompt, list) or isinstance(completion, list):
         if not (isinstance(prompt, list) and isinstance(completion, list)):
-            raise ValueError("Mixed formats: prompt and completion must both be strings or both message lists")
+            raise ValueError(
+                "Mixed formats: prompt and completion must both be strings or both message lists"
+            )
         messages = prompt + completion
     elif use_chat_template:
         messages = [{"role": "user", "content": prompt}, {"role": "assistant", "content": completion}]
@@ -99,8 +101,12 @@ class RewardModelSupervisor(Supervisor):
         return {**self.src.identity(), "tokenizer_sha256": tokenizer_identity(self.tokenizer)}
 
     def settings(self) -> dict[str, Any]:
-        return {"batch_size": self.batch_size, "max_length": self.max_length,
-                "use_chat_template": self.use_chat_template, "dtype": self.src.dtype_setting}
+        return {
+            "batch_size": self.batch_size,
+            "max_length": self.max_length,
+            "use_chat_template": self.use_chat_template,
+            "dtype": self.src.dtype_setting,
+        }
 
     def tokenize(self, prompt: Any, completion: Any) -> list[int]:
         """Token ids of one (prompt, completion), before truncation."""
@@ -117,19 +123,30 @@ class RewardModelSupervisor(Supervisor):
         if self.max_length is not None:
             n_long = sum(len(s) > self.max_length for s in ids)
             if n_long:
-                logger.warning("%s: %d of %d sequences are longer than max_length=%d and were truncated",
-                               self.name, n_long, len(ids), self.max_length)
+                logger.warning(
+                    "%s: %d of %d sequences are longer than max_length=%d and were truncated",
+                    self.name,
+                    n_long,
+                    len(ids),
+                    self.max_length,
+                )
             ids = [s[: self.max_length] for s in ids]
         model = self.src.get(AutoModelForSequenceClassification, num_labels=1)
         ensure_pad_token(self.tokenizer, model)
         rewards = np.empty(len(ids), dtype=np.float64)
-        bar = tqdm(total=len(ids), desc=f"Scoring with {self.name}", disable=not self.show_progress, unit="seq")
+        bar = tqdm(
+            total=len(ids), desc=f"Scoring with {self.name}", disable=not self.show_progress, unit="seq"
+        )
         with torch.inference_mode(), eval_mode(model):
             for batch in length_sorted_batches([len(s) for s in ids], self.batch_size):
-                input_ids, mask = pad_right([ids[i] for i in batch], self.tokenizer.pad_token_id, self.src.device)
+                input_ids, mask = pad_right(
+                    [ids[i] for i in batch], self.tokenizer.pad_token_id, self.src.device
+                )
                 logits = model(input_ids=input_ids, attention_mask=mask).logits
                 if logits.shape[-1] != 1:
-                    raise ValueError(f"{self.name}: a reward model must have num_labels=1, got {logits.shape[-1]}")
+                    raise ValueError(
+                        f"{self.name}: a reward model must have num_labels=1, got {logits.shape[-1]}"
+                    )
                 rewards[batch] = logits[:, 0].float().cpu().numpy()
                 bar.update(len(batch))
         bar.close()

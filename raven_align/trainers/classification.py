@@ -15,25 +15,18 @@ import torch
 import torch.nn.functional as F
 from transformers import Trainer, TrainingArguments
 
-from ..losses import (
-    adaptive_confidence_loss,
-    classification_loss,
-    conf_alpha,
-    confidence_loss,
-    evidential_loss,
-    masked_mean,
-    soft_cross_entropy,
-)
-from ..weighting import WeightingArguments, apply_temperature, easy_first_order, easy_mask, fit_temperatures
-from .classification_data import (
+from ..columns import (
     LABELS_KEY,
     PROBS_KEY,
     PROBS_PREFIX,
-    RavenClassificationCollator,
+    classification_signature_columns,
     probs_from_dataset,
-    resolve_supervisors,
+    resolve_classification_supervisors,
 )
-from .common import EasyFirstSampler, RavenTrainerMixin
+from ..core import ClassificationBatch, WeightingArguments, apply_temperature, easy_mask, fit_temperatures
+from ..core.losses import masked_mean
+from .classification_collator import RavenClassificationCollator
+from .mixin import RavenTrainerMixin
 
 MIXINGS = ("probs", "logits")
 
@@ -41,7 +34,7 @@ MIXINGS = ("probs", "logits")
 @dataclass
 class RavenClassificationConfig(TrainingArguments, WeightingArguments):
     """Configuration for :class:`RavenClassificationTrainer`: ``TrainingArguments`` plus RAVEN's options
-    (:class:`~raven_align.weighting.WeightingArguments`) and the fields below."""
+    (:class:`~raven_align.core.WeightingArguments`) and the fields below."""
 
     mixing: str = field(
         default="probs",
@@ -75,6 +68,8 @@ class RavenClassificationTrainer(RavenTrainerMixin, Trainer):
     (``args.supervision``). The train dataset holds the model's inputs plus ``probs__<name>`` columns;
     evaluation datasets may have the label column only (their loss is then CE against the labels)."""
 
+    _raven_writes_card = False  # any nn.Module can be the strong model here; it may have no config to card
+
     def __init__(
         self, model=None, args: RavenClassificationConfig | None = None, train_dataset=None, **kwargs
     ):
@@ -83,12 +78,15 @@ class RavenClassificationTrainer(RavenTrainerMixin, Trainer):
         if train_dataset is None:
             raise ValueError("`train_dataset` is required")
         columns = list(train_dataset.column_names)
-        names = resolve_supervisors(columns, args.supervisor_names, args.supervisor_prefix)
+        names = resolve_classification_supervisors(columns, args.supervisor_names, args.supervisor_prefix)
         if args.supervision == "gt" and args.label_column not in columns:
             raise ValueError(
                 f"supervision='gt' needs the label column {args.label_column!r} in the train dataset"
             )
-        self._raven_names = names
+        self._raven_keep_columns = classification_signature_columns(
+            names, args.supervisor_prefix, args.label_column
+        )
+        identities = self.raven_identities(train_dataset)
         probs = probs_from_dataset(train_dataset, names, args.supervisor_prefix)
         # Label-free calibration is fitted once on the whole training set, like the reference loop does.
         self.raven_temperatures = (
@@ -96,7 +94,7 @@ class RavenClassificationTrainer(RavenTrainerMixin, Trainer):
         )
         if self.raven_temperatures is not None:
             probs = apply_temperature(probs, self.raven_temperatures.double())
-        self._train_easy = easy_mask(probs, "classification")
+        train_easy = easy_mask(probs, "classification")
         super().__init__(model=model, args=args, train_dataset=train_dataset, **kwargs)
         if not isinstance(self.data_collator, RavenClassificationCollator):
             self.data_collator = RavenClassificationCollator(
@@ -105,30 +103,28 @@ class RavenClassificationTrainer(RavenTrainerMixin, Trainer):
         if args.label_names is None:
             self.label_names = [LABELS_KEY]  # what prediction_step hands to compute_metrics
         self.loss_is_scaled_for_ga = False  # our loss is a per-micro-batch mean: let the Trainer divide by GA
-        if args.mixing == "logits":
-            self._init_raven(names, _log(probs.float()), "logits")
-        else:
-            self._init_raven(names, probs.float(), "probs")
-
-    # -- data ----------------------------------------------------------------------------------------
-    def _set_signature_columns_if_needed(self):
-        super()._set_signature_columns_if_needed()
-        extra = [f"{self.args.supervisor_prefix}{n}" for n in self._raven_names] + [self.args.label_column]
-        self._signature_columns = list(dict.fromkeys([*self._signature_columns, *extra]))
-
-    def _get_train_sampler(self, train_dataset=None):
-        phase = self.args.build_phase(1)  # only the mode and whether a phase exists matter here
-        if phase.mode == "order" and phase.fraction > 0:
-            return EasyFirstSampler(
-                easy_first_order(self._train_easy, seed=self.args.seed), seed=self.args.seed
-            )
-        return super()._get_train_sampler(train_dataset)
+        judgements, kind = (
+            (_log(probs.float()), "logits") if args.mixing == "logits" else (probs.float(), "probs")
+        )
+        self._init_raven(
+            names,
+            judgements,
+            kind,
+            train_easy=train_easy,
+            keep_columns=self._raven_keep_columns,
+            supervisor_info=identities,
+        )
 
     # -- loss ----------------------------------------------------------------------------------------
+    def calibrate(self, probs: torch.Tensor) -> torch.Tensor:
+        """Judgements ``(B, K, C)`` after the label-free per-supervisor calibration (if any)."""
+        if self.raven_temperatures is None:
+            return probs
+        return apply_temperature(probs, self.raven_temperatures.to(probs.device))
+
     def mixture(self, probs: torch.Tensor) -> torch.Tensor:
         """The current mixture's class probabilities for judgements ``(B, K, C)`` (calibrated first)."""
-        if self.raven_temperatures is not None:
-            probs = apply_temperature(probs, self.raven_temperatures.to(probs.device))
+        probs = self.calibrate(probs)
         if self.args.mixing == "logits":
             return self.raven_weights.mix_logits(_log(probs))
         return self.raven_weights.mix_probs(probs)
@@ -136,27 +132,22 @@ class RavenClassificationTrainer(RavenTrainerMixin, Trainer):
     def per_example_loss(
         self, logits: torch.Tensor, probs: torch.Tensor, labels: torch.Tensor | None
     ) -> torch.Tensor:
-        """The loss of ``args.supervision`` for each example; gradients reach the weights through the mixture."""
-        args, method = self.args, self.args.supervision
-        if method == "gt":
-            if labels is None:
-                raise ValueError(
-                    f"supervision='gt' needs the label column {args.label_column!r} in every batch"
-                )
-            return soft_cross_entropy(logits, F.one_hot(labels, logits.shape[-1]).to(logits.dtype))
-        target = self.mixture(probs)
-        if method == "conf":
-            alpha = conf_alpha(
-                self.state.global_step, self.state.max_steps, args.conf_alpha_max, args.conf_warmup_fraction
+        """The loss of ``args.supervision`` for each example (from the method registry); gradients reach the
+        weights through the mixture."""
+        if self.args.method.needs_truth and labels is None:
+            raise ValueError(
+                f"supervision={self.args.supervision!r} needs the label column {self.args.label_column!r} "
+                "in every batch"
             )
-            return confidence_loss(logits, target.detach(), alpha)
-        if method == "vsup":
-            return adaptive_confidence_loss(logits, target.detach())
-        if method == "bayes":
-            if self.raven_temperatures is not None:
-                probs = apply_temperature(probs, self.raven_temperatures.to(probs.device))
-            return evidential_loss(logits, probs, args.bayes_kl_weight)
-        return classification_loss(logits, target, args.weight_objective)  # raven, naive, select, ens, static
+        batch = ClassificationBatch(
+            logits=logits,
+            target=self.mixture(probs),
+            judgements=self.calibrate(probs),
+            labels=labels,
+            step=self.state.global_step,
+            total_steps=self.state.max_steps,
+        )
+        return self.args.method.classification(batch, self.args)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         inputs = dict(inputs)

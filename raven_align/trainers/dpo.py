@@ -8,22 +8,18 @@ reference handling (``compute_ref_log_probs``, precomputed reference log-probs),
 
 from __future__ import annotations
 
-import os
-
 import torch
 from trl import DPOTrainer
 
-from ..losses import masked_mean
-from ..weighting import easy_first_order, easy_mask
-from .common import EasyFirstSampler, RavenTrainerMixin
+from ..columns import GT_KEY, MARGINS_KEY, preference_signature_columns
+from ..core import easy_mask
+from ..core.losses import masked_mean
 from .dpo_config import RavenDPOConfig
-from .model_card import write_raven_model_card
-from .preference_data import (
-    GT_KEY,
-    MARGINS_KEY,
+from .mixin import RavenTrainerMixin
+from .model_card import raven_paper
+from .preference import (
     RavenPreferenceCollator,
     prepare_supervision,
-    signature_columns,
     supervised_preference_loss,
     wrap_collator,
 )
@@ -40,6 +36,7 @@ class RavenDPOTrainer(RavenTrainerMixin, DPOTrainer):
 
     _tag_names = ["trl", "dpo", "raven", "weak-to-strong"]
     _name = "RAVEN DPO"
+    _paper = raven_paper(DPOTrainer._paper)
 
     def __init__(
         self, model, ref_model=None, args: RavenDPOConfig | None = None, train_dataset=None, **kwargs
@@ -47,25 +44,27 @@ class RavenDPOTrainer(RavenTrainerMixin, DPOTrainer):
         if not isinstance(args, RavenDPOConfig):
             raise TypeError("RavenDPOTrainer needs a RavenDPOConfig")
         sup = prepare_supervision(train_dataset, args)  # fail before any tokenising or reference pass
-        self._raven_names, self._margin_scales, self._train_easy = sup.names, sup.scales, sup.easy
+        self.raven_margin_scales = sup.scales
+        # set before TRL's __init__, which prepares the dataset with the signature columns
+        self._raven_keep_columns = preference_signature_columns(sup.names, args.gt_column)
+        identities = self.raven_identities(train_dataset)
         super().__init__(model, ref_model=ref_model, args=args, train_dataset=train_dataset, **kwargs)
         self.data_collator = wrap_collator(
             self.data_collator, RavenPreferenceCollator, sup.names, args.gt_column
         )
-        self._init_raven(sup.names, sup.margins, "margins")
+        self._init_raven(
+            sup.names,
+            sup.margins,
+            "margins",
+            train_easy=sup.easy,
+            keep_columns=self._raven_keep_columns,
+            supervisor_info=identities,
+        )
 
-    # -- data ----------------------------------------------------------------------------------------
-    def _set_signature_columns_if_needed(self):
-        super()._set_signature_columns_if_needed()
-        extra = signature_columns(self._raven_names, self.args.gt_column)
-        self._signature_columns = list(dict.fromkeys([*self._signature_columns, *extra]))
-
-    def _get_train_sampler(self, train_dataset=None):
-        phase = self.args.build_phase(1)  # only the mode and whether a phase exists matter here
-        if phase.mode == "order" and phase.fraction > 0:
-            order = easy_first_order(self._train_easy, seed=self.args.seed)
-            return EasyFirstSampler(order, seed=self.args.seed)
-        return super()._get_train_sampler(train_dataset)
+    def reference_cache_key(self) -> str | None:
+        """A hash of the reference model that TRL keys its precomputed reference log-probs with (None when
+        reference log-probs are not precomputed); recipes key their own reference caches with it."""
+        return getattr(self, "_precompute_model_hash", None)
 
     def compute_ref_log_probs(self, model, inputs):
         # Our columns must never reach a model's forward (Llama would accept them silently).
@@ -92,7 +91,7 @@ class RavenDPOTrainer(RavenTrainerMixin, DPOTrainer):
         inputs = dict(inputs)
         margins = inputs.pop(MARGINS_KEY)
         gt = inputs.pop(GT_KEY, None)
-        margins = margins / self._margin_scales.to(margins.device)
+        margins = margins / self.raven_margin_scales.to(margins.device)
         chosen_logps, rejected_logps, chosen_lr, rejected_lr = self._log_ratios(model, inputs)
         h = chosen_lr - rejected_lr
         per_pair, mixed = supervised_preference_loss(
@@ -120,12 +119,3 @@ class RavenDPOTrainer(RavenTrainerMixin, DPOTrainer):
         m["raven/mixture_prob"].append(gather(torch.sigmoid(mixed)).mean().item())
         agree = (torch.sign(chosen_rewards - rejected_rewards) == torch.sign(mixed)).float()
         m["raven/agreement"].append(gather(agree).mean().item())
-
-    # -- model card ----------------------------------------------------------------------------------
-    def create_model_card(self, model_name=None, dataset_name=None, tags=None):
-        model_name = (
-            model_name or self.args.hub_model_id or os.path.basename(os.path.normpath(self.args.output_dir))
-        )
-        super().create_model_card(model_name=model_name, dataset_name=dataset_name, tags=tags)
-        if self.is_world_process_zero():
-            write_raven_model_card(self, dataset_name=dataset_name, loss_type=self.args.raven_loss_type)

@@ -3,12 +3,45 @@
 from __future__ import annotations
 
 import os
+import re
+import textwrap
 
 from huggingface_hub import ModelCard
 
 from ..reporting import markdown_table, plot_weight_history
 
 WEIGHTS_PLOT_NAME = "raven_weights.png"
+
+RAVEN_PAPER = {
+    "title": "Weak-to-Strong Generalization under Distribution Shifts",
+    "id": "2510.21332",
+    "citation": textwrap.dedent("""\
+        @inproceedings{jeon2025raven,
+            title        = {{Weak-to-Strong Generalization under Distribution Shifts}},
+            author       = {Myeongho Jeon and Jan Sobotka and Suhwan Choi and Maria Brbi\\'{c}},
+            year         = 2025,
+            booktitle    = {Advances in Neural Information Processing Systems 38 (NeurIPS 2025)},
+            eprint       = {2510.21332},
+            archiveprefix = {arXiv},
+        }"""),
+}
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+def raven_paper(loss_paper: dict | None = None) -> dict:
+    """TRL's ``_paper`` for a RAVEN trainer: RAVEN's paper introduced the method; the citation block also
+    cites the paper of the loss it weights (``loss_paper``, e.g. DPO's), each for what it is."""
+    citation = RAVEN_PAPER["citation"]
+    if loss_paper and loss_paper.get("citation"):
+        citation += "\n\n" + loss_paper["citation"]
+    return {**RAVEN_PAPER, "citation": citation}
+
+
+def hub_dataset_id(name: str | None) -> str | None:
+    """``name`` if it can be a Hub dataset ID; None for ``embedded:`` names, local paths and files."""
+    if not name or name.startswith("embedded:") or os.path.exists(name) or not _HUB_ID.match(name):
+        return None
+    return name
 
 
 def _base_model_id(trainer) -> str | None:
@@ -24,13 +57,11 @@ def raven_card_section(trainer, dataset_name: str | None, loss_type: str | None)
     """Markdown describing the supervision of this run (weights table, settings, plot)."""
     w = trainer.raven_weights
     args = trainer.args
-    info = getattr(trainer, "raven_supervisor_info", {}) or {}
+    info = trainer.raven_supervisor_info
     rows = [
         {
             "supervisor": name,
-            "identity": info.get(name, {}).get("id", "—")
-            if isinstance(info.get(name), dict)
-            else info.get(name, "—"),
+            "identity": info.get(name, "—"),
             "initial weight": float(w.initial[k]),
             "final weight": float(w.weights.detach()[k]),
         }
@@ -42,7 +73,9 @@ def raven_card_section(trainer, dataset_name: str | None, loss_type: str | None)
         f"supervision `{args.supervision}`"
         + (f", loss `{loss_type}`" if loss_type else "")
         + (f", on `{dataset_name}`" if dataset_name else "")
-        + ". No ground-truth labels were used unless the supervision is `gt`.\n\n",
+        + ". No ground-truth labels were used unless the supervision is `gt`. The supervisor weights are "
+        "learned with RAVEN (Jeon et al., NeurIPS 2025, arXiv 2510.21332); the loss they weight is the "
+        "trainer's own (DPO: Rafailov et al., 2023, with a per-pair label smoothing set by the mixture).\n\n",
         markdown_table(rows),
         "\n",
         f"- weight learning rate η = {w.lr}, update rule `{w.update_rule}`, "

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..losses import PREFERENCE_VARIANTS
-from ..weighting import WeightingArguments
+from ..core import WeightingArguments
+from ..core.losses import PREFERENCE_VARIANTS
 
 
 @dataclass

@@ -6,7 +6,7 @@ import torch
 from tqdm.auto import tqdm
 from trl.trainer.dpo_trainer import DataCollatorForPreference
 
-from ..evaluation import preference_accuracy
+from ..core.measures import preference_accuracy
 
 _MODEL_KEYS = ("input_ids", "attention_mask")
 

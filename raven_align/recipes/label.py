@@ -1,0 +1,132 @@
+"""``raven-align label``: add weak supervisors' judgements to a dataset (hooked into ``raven_align.cli``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from .specs import SPEC_HELP, build_supervisor
+
+
+def load_input(args: argparse.Namespace) -> Any:
+    """The dataset (or DatasetDict) named by ``--dataset`` or ``--asset``, restricted to ``--split``."""
+    from .data import load_data
+
+    if args.asset:
+        task = "preference" if args.asset_view == "pairs" else "classification"
+        data = load_data(f"embedded:{args.asset}", task=task, orientation=args.orientation, seed=args.seed)
+    else:
+        data = load_data(args.dataset)
+    if args.split:
+        if not hasattr(data, "keys") or args.split not in data:
+            raise ValueError(
+                f"No split {args.split!r} in the input (has {list(getattr(data, 'keys', list)())})"
+            )
+        data = data[args.split]
+    return data
+
+
+def run_label(args: argparse.Namespace) -> int:
+    """Entry point of ``raven-align label``."""
+    from datasets import DatasetDict
+
+    from ..labeling import (
+        label_dataset,
+        label_dataset_dict,
+        push_labeled_to_hub,
+        read_provenance,
+        save_labeled,
+    )
+
+    if not args.output_dir and not args.push_to_hub:
+        raise SystemExit("raven-align label: give --output-dir and/or --push-to-hub")
+    supervisors = [
+        build_supervisor(
+            spec,
+            batch_size=args.batch_size,
+            device=args.device,
+            max_length=args.max_length,
+            chat_template=args.chat_template,
+            beta=args.beta,
+            task=args.task,
+        )
+        for spec in args.supervisor
+    ]
+    data = load_input(args)
+    kwargs = {
+        "task": args.task,
+        "prompt_column": args.prompt_column,
+        "chosen_column": args.chosen_column,
+        "rejected_column": args.rejected_column,
+        "input_column": args.text_column,
+        "cache": not args.no_cache,
+        "cache_dir": args.cache_dir,
+        "overwrite": args.overwrite,
+    }
+    labeled = (label_dataset_dict if isinstance(data, DatasetDict) else label_dataset)(
+        data, supervisors, **kwargs
+    )
+    if args.output_dir:
+        save_labeled(labeled, args.output_dir)
+        print(f"saved to {args.output_dir}", file=sys.stderr)
+    if args.push_to_hub:
+        push_labeled_to_hub(labeled, args.push_to_hub, private=args.private)
+        print(f"pushed to {args.push_to_hub}", file=sys.stderr)
+    provenance = read_provenance(labeled)
+    parts = provenance.items() if isinstance(data, DatasetDict) else [(None, provenance)]
+    summary = {
+        split or "dataset": [
+            {k: e[k] for k in ("name", "kind", "cache", "seconds")} for e in p["supervisors"]
+        ]
+        for split, p in parts
+    }
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def add_label_subcommand(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``label`` on the ``raven-align`` subparsers (``func`` is set to ``run_label``)."""
+    p = subparsers.add_parser(
+        "label",
+        help="add weak supervisors' judgements to a dataset",
+        description="Add weak supervisors' judgements (reward_chosen__<name>/reward_rejected__<name> or "
+        "probs__<name> columns) to a dataset, with a cache and provenance.",
+        epilog=SPEC_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument(
+        "--dataset", help="folder from save_to_disk, a .json/.jsonl/.csv/.parquet file, or a Hub id"
+    )
+    src.add_argument(
+        "--asset",
+        choices=["rotten_tomatoes", "amazon_food", "drugs_com"],
+        help="an embedded review corpus (needs the assets extra)",
+    )
+    p.add_argument("--asset-view", choices=["pairs", "reviews"], default="pairs")
+    p.add_argument(
+        "--orientation", choices=["random", "truth"], default="random", help="pair order (--asset)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="split/pairing seed (--asset)")
+    p.add_argument("--split", help="label only this split")
+    p.add_argument("-s", "--supervisor", action="append", required=True, metavar="[NAME=]SPEC")
+    p.add_argument("--task", choices=["preference", "classification"])
+    p.add_argument("--prompt-column", default="prompt")
+    p.add_argument("--chosen-column", default="chosen")
+    p.add_argument("--rejected-column", default="rejected")
+    p.add_argument("--text-column", default="text", help="input column for classification")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--max-length", type=int, default=512)
+    p.add_argument("--chat-template", choices=["auto", "yes", "no"], default="auto")
+    p.add_argument("--beta", type=float, default=0.1, help="DPO beta of implicit: supervisors")
+    p.add_argument("--device", help="default: cuda, else mps, else cpu")
+    p.add_argument("--cache-dir", help="default: $RAVEN_ALIGN_CACHE or ~/.cache/raven_align")
+    p.add_argument("--no-cache", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="replace existing judgement columns")
+    p.add_argument("--output-dir", help="save_to_disk folder (with raven_provenance.json)")
+    p.add_argument("--push-to-hub", metavar="REPO_ID")
+    p.add_argument("--private", action="store_true")
+    p.set_defaults(func=run_label)
+    return p

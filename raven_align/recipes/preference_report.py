@@ -1,0 +1,104 @@
+"""Results of a preference-alignment run on held-out pairs with a known truth: JSON and a markdown table."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..core.measures import agreement, pgr, preference_accuracy, weight_accuracy_correlation
+from ..reporting import markdown_table
+from ..trainers.preference import margins_from_dataset
+
+
+def split_results(
+    dataset,
+    truth: list[bool],
+    names: list[str],
+    weights: dict[str, float],
+    scales: torch.Tensor,
+    strong_before: dict[str, float],
+    strong_after: dict[str, float],
+    strong_h: list[float],
+) -> dict:
+    """Accuracy of each supervisor, of the learned and the uniform mixture, and of the strong model."""
+    margins = margins_from_dataset(dataset, names).float() / scales
+    w = torch.tensor([weights[n] for n in names])
+    mixed = margins @ w
+    uniform = margins.mean(dim=1)
+    sup_acc = {n: preference_accuracy(margins[:, k], truth) for k, n in enumerate(names)}
+    return {
+        "num_pairs": len(dataset),
+        "supervisor_accuracy": sup_acc,
+        "mixture_accuracy": preference_accuracy(mixed, truth),
+        "uniform_mixture_accuracy": preference_accuracy(uniform, truth),
+        "strong_before": strong_before,
+        "strong_after": strong_after,
+        "weight_accuracy_spearman": weight_accuracy_correlation(
+            [weights[n] for n in names], [sup_acc[n] for n in names]
+        ),
+        "strong_mixture_agreement": agreement(torch.tensor(strong_h), mixed),
+    }
+
+
+def add_pgr(results: dict, ceiling: float | None) -> None:
+    """PGR of the strong model against the uniform mixture (the weak baseline), given a `gt` run's accuracy."""
+    strong = results["strong_after"]["implicit_reward_accuracy"]
+    results["pgr"] = (
+        math.nan if ceiling is None else pgr(strong, results["uniform_mixture_accuracy"], ceiling)
+    )
+
+
+def results_markdown(results: dict, title: str) -> str:
+    """One table per evaluation split: supervisors, mixtures and the strong model before/after."""
+    lines = [
+        f"# {title}\n\n",
+        f"supervision `{results['supervision']}`, final weights "
+        + ", ".join(f"{n} {w:.3f}" for n, w in results["weights"].items())
+        + "\n",
+    ]
+    for split, r in results["splits"].items():
+        rows = [
+            {"model": f"supervisor `{n}`", "preference accuracy": a, "weight": results["weights"][n]}
+            for n, a in r["supervisor_accuracy"].items()
+        ]
+        rows += [
+            {
+                "model": "mixture (learned weights)",
+                "preference accuracy": r["mixture_accuracy"],
+                "weight": "",
+            },
+            {
+                "model": "mixture (uniform, `ens` target)",
+                "preference accuracy": r["uniform_mixture_accuracy"],
+                "weight": "",
+            },
+            {
+                "model": "strong, before (log-prob margin)",
+                "preference accuracy": r["strong_before"]["policy_logprob_accuracy"],
+                "weight": "",
+            },
+            {
+                "model": "strong, after (implicit reward)",
+                "preference accuracy": r["strong_after"]["implicit_reward_accuracy"],
+                "weight": "",
+            },
+            {
+                "model": "strong, after (log-prob margin)",
+                "preference accuracy": r["strong_after"]["policy_logprob_accuracy"],
+                "weight": "",
+            },
+        ]
+        lines += [
+            f"\n## {split} ({r['num_pairs']} held-out pairs)\n\n",
+            markdown_table(rows),
+            f"\nweight–accuracy Spearman ρ = {r['weight_accuracy_spearman']:.3f}; strong–mixture agreement "
+            f"{r['strong_mixture_agreement']:.3f}; PGR vs uniform mixture {r.get('pgr', math.nan):.3f}\n",
+        ]
+    t = results["timing"]
+    lines.append(
+        f"\nwall time {t['wall_seconds']:.0f} s (labelling {t['labelling_seconds']:.0f} s, training "
+        f"{t['train_seconds']:.0f} s, evaluation {t['eval_seconds']:.0f} s); {t['seconds_per_step']:.2f} s "
+        f"per optimizer step over {t['steps']} steps\n"
+    )
+    return "".join(lines)

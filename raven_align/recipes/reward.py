@@ -1,0 +1,366 @@
+"""The reward-modelling program (``raven-align reward``, ``recipes/reward_modeling``), on the embedded review
+domains or any preference dataset; it also trains the embedded weak supervisors
+(``raven_align.recipes.embedded_supervisors``).
+
+``run_reward_modeling(script_args, training_args, model_args)`` loads the pairs, optionally labels the training
+split with weak supervisors, trains a sequence-classification reward model with :class:`RavenRewardTrainer`
+(plain Bradley–Terry for ``supervision="gt"``, the supervisor mixture otherwise), saves it, and measures held-out
+preference accuracy in its own domain and on the other embedded domains.
+
+Pairs are tokenized here, with the same function the ``RewardModelSupervisor`` scores with, and cut to
+``max_length`` tokens: TRL's ``RewardTrainer`` would otherwise *drop* every longer pair (most Amazon reviews at
+64 tokens), and training and scoring would see different tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trl import ScriptArguments
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RewardScriptArguments(ScriptArguments):
+    """What to train on and where to measure (the recipe's script arguments; TRL's ``ScriptArguments`` plus ours)."""
+
+    dataset_name: str | None = field(
+        default="embedded:amazon_food",
+        metadata={
+            "help": "`embedded:<domain>` (rotten_tomatoes, amazon_food, drugs_com), a `save_to_disk` folder, "
+            "a folder of data files or one file, or a Hub dataset ID (TRL's preference format)."
+        },
+    )
+    eval_domains: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "Embedded domains whose test pairs are scored besides the dataset's own test split "
+            "(default: every embedded domain). Pass `none` for no others."
+        },
+    )
+    n_train: int | None = field(default=None, metadata={"help": "At most this many training pairs."})
+    n_test: int | None = field(default=None, metadata={"help": "At most this many test pairs per domain."})
+    max_chars: int | None = field(default=None, metadata={"help": "Embedded domains: drop longer reviews."})
+    pairs_seed: int = field(default=0, metadata={"help": "Split, pairing, orientation and subsampling seed."})
+    supervisors: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "Weak supervisor specs (e.g. embedded:vader, rm:PATH; see raven_align.recipes.specs). "
+            "The training pairs are labelled with them, presented in a random order, and the reward model "
+            "learns from their judgements (unless supervision=gt)."
+        },
+    )
+    label_batch_size: int = field(
+        default=64, metadata={"help": "Batch size of the supervisors and of scoring."}
+    )
+    label_cache: bool = field(default=True, metadata={"help": "Reuse cached supervisor judgements."})
+    torch_threads: int | None = field(
+        default=None,
+        metadata={"help": "torch.set_num_threads (1 is fastest for MiniLM on a shared 2-core CPU)."},
+    )
+
+
+def load_reward_data(args: RewardScriptArguments, weak: bool) -> tuple[Any, dict[str, Any]]:
+    """The training split and the test splits by name (``{name: Dataset}``, chosen = truly better).
+
+    With ``weak`` the training pairs of an embedded domain come in a random order (the order carries no truth);
+    otherwise chosen is the better response, as plain reward modelling needs.
+    """
+    from ..embedded import DOMAINS, load_preference_pairs, orient_pairs
+    from .data import load_preference_splits
+    from .embedded import embedded_key
+
+    sizes = {
+        "n_train": args.n_train,
+        "n_test": args.n_test,
+        "max_chars": args.max_chars,
+        "seed": args.pairs_seed,
+    }
+    data = load_preference_splits(
+        str(args.dataset_name),
+        config=args.dataset_config,
+        max_train=args.n_train,
+        max_test=args.n_test,
+        max_chars=args.max_chars,
+        seed=args.pairs_seed,
+        orientation="random" if weak else "truth",
+        train_split=args.dataset_train_split,
+        test_split=args.dataset_test_split,
+    )
+    train, own = data["train"], data["test"]
+    if "gt_label" in own.column_names:
+        own = orient_pairs(own, by="truth")
+    if weak and "gt_label" not in train.column_names:
+        logger.warning(
+            "The training pairs have no gt_label column: chosen/rejected are used in the order given"
+        )
+    own_key = embedded_key(args.dataset_name)
+    tests = {own_key or str(args.dataset_name): own}
+    others = list(DOMAINS) if args.eval_domains is None else [d for d in args.eval_domains if d != "none"]
+    for domain in others:
+        if embedded_key(domain) != own_key:
+            tests[domain] = load_preference_pairs(
+                embedded_key(domain) or domain, orientation="truth", **sizes
+            )["test"]
+    return train, tests
+
+
+def tokenize_pairs(
+    dataset: Any, tokenizer: Any, max_length: int | None, use_chat_template: bool = False
+) -> Any:
+    """Add TRL's ``chosen_ids``/``rejected_ids`` (the supervisor's tokens, first ``max_length`` kept)."""
+    from ..supervisors.reward_model import reward_input_ids
+
+    def fn(example: dict) -> dict:
+        out = {}
+        for side in ("chosen", "rejected"):
+            ids = reward_input_ids(tokenizer, example["prompt"], example[side], use_chat_template)
+            out[f"{side}_ids"] = ids[:max_length] if max_length is not None else ids
+        return out
+
+    return dataset.map(fn, desc="Tokenizing pairs")
+
+
+def load_reward_model(model_args: Any, training_args: Any):
+    """``(model, tokenizer)``: a one-label sequence classifier (embedded MiniLM if no model is named)."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_seed
+
+    from ..embedded import minilm_path
+    from ..supervisors._hf import ensure_pad_token
+
+    path = model_args.model_name_or_path or str(minilm_path())
+    revision = None if Path(path).exists() else model_args.model_revision
+    dtype = model_args.dtype if model_args.dtype in (None, "auto") else getattr(torch, model_args.dtype)
+    remote = bool(getattr(training_args, "trust_remote_code", False))
+    set_seed(training_args.seed)  # the new reward head is drawn here
+    kwargs: dict[str, Any] = {"num_labels": 1, "dtype": dtype, "trust_remote_code": remote}
+    if model_args.attn_implementation:
+        kwargs["attn_implementation"] = model_args.attn_implementation
+    from trl import get_quantization_config
+
+    quantization = get_quantization_config(model_args)
+    if quantization is not None:
+        kwargs["quantization_config"] = quantization
+    model = AutoModelForSequenceClassification.from_pretrained(path, revision=revision, **kwargs)
+    tokenizer = AutoTokenizer.from_pretrained(path, revision=revision, trust_remote_code=remote)
+    ensure_pad_token(tokenizer, model)
+    return model, tokenizer
+
+
+def score_accuracy(
+    model: Any,
+    tokenizer: Any,
+    tests: dict[str, Any],
+    max_length: int | None,
+    batch_size: int,
+    device: str | None = None,
+) -> dict[str, float]:
+    """Held-out preference accuracy of a reward model on each test split (chosen = truly better)."""
+    from ..core.measures import preference_accuracy
+    from ..supervisors import RewardModelSupervisor
+
+    judge = RewardModelSupervisor(
+        model,
+        tokenizer,
+        name="trained",
+        batch_size=batch_size,
+        max_length=max_length,
+        use_chat_template=False,
+        device=device,
+        show_progress=False,
+    )
+    out = {}
+    for name, ds in tests.items():
+        chosen, rejected = judge.score_pairs(ds["prompt"], ds["chosen"], ds["rejected"])
+        out[name] = preference_accuracy(chosen - rejected)
+    return out
+
+
+def supervisor_accuracy(labelled: dict[str, Any], names: list[str]) -> dict[str, dict[str, float]]:
+    """``{supervisor: {test name: accuracy}}`` from judgement columns of truth-oriented test splits."""
+    import numpy as np
+
+    from ..columns import reward_columns
+    from ..core.measures import preference_accuracy
+
+    out: dict[str, dict[str, float]] = {}
+    for name in names:
+        c, r = reward_columns(name)
+        out[name] = {
+            t: preference_accuracy(np.asarray(ds[c]) - np.asarray(ds[r])) for t, ds in labelled.items()
+        }
+    return out
+
+
+def label_splits(
+    train: Any, tests: dict[str, Any], specs: list[str], args: RewardScriptArguments, max_length: int | None
+) -> tuple[Any, dict[str, Any], list[dict]]:
+    """Label the training pairs and the test pairs (to report the supervisors' accuracies) with the supervisors
+    of ``specs``; returns (labelled train, labelled tests, the supervisors' provenance entries)."""
+    from ..labeling import label_dataset, read_provenance
+    from .specs import build_supervisor
+
+    supervisors = [
+        build_supervisor(s, batch_size=args.label_batch_size, max_length=max_length) for s in specs
+    ]
+    kw = {"cache": args.label_cache, "show_progress": True}
+    labelled_train = label_dataset(train, supervisors, **kw)
+    labelled_tests = {t: label_dataset(ds, supervisors, **kw) for t, ds in tests.items()}
+    return labelled_train, labelled_tests, read_provenance(labelled_train)["supervisors"]
+
+
+def fit_reward_model(train: Any, training_args: Any, model_args: Any):
+    """Train a reward model on ``train`` (plain pairs or pairs with judgement columns); returns the trainer."""
+    from trl import get_peft_config
+
+    from ..trainers import RavenRewardTrainer
+
+    model, tokenizer = load_reward_model(model_args, training_args)
+    train = tokenize_pairs(train, tokenizer, training_args.max_length)
+    trainer = RavenRewardTrainer(
+        model,
+        args=training_args,
+        train_dataset=train,
+        processing_class=tokenizer,
+        peft_config=get_peft_config(model_args),
+    )
+    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    return trainer
+
+
+def run_reward_modeling(
+    script_args: RewardScriptArguments, training_args: Any, model_args: Any, save: bool = True
+) -> dict[str, Any]:
+    """Load, (label,) train, save, evaluate; returns the results written to ``results.json``/``results.md``."""
+    specs = list(script_args.supervisors or [])
+    gt = training_args.supervision == "gt"
+    if not gt and not specs:
+        raise ValueError(
+            f"supervision={training_args.supervision!r} learns from weak supervisors: give "
+            "--supervisors (e.g. embedded:vader); for plain reward modelling pass --supervision gt"
+        )
+    train, tests = load_reward_data(script_args, weak=not gt)
+    sup_acc, provenance = {}, []
+    if specs:
+        with training_args.main_process_first(desc="labelling"):  # the others then read the labelling cache
+            train, labelled, provenance = label_splits(
+                train, tests, specs, script_args, training_args.max_length
+            )
+        sup_acc = supervisor_accuracy(labelled, [e["name"] for e in provenance])
+    start = time.perf_counter()
+    trainer = fit_reward_model(train, training_args, model_args)
+    seconds = time.perf_counter() - start
+    if save:
+        trainer.save_model(training_args.output_dir)
+    results: dict[str, Any] = {}
+    if trainer.accelerator.is_main_process:
+        accuracy = score_accuracy(
+            trainer.model,
+            trainer.processing_class,
+            tests,
+            training_args.max_length,
+            script_args.label_batch_size,
+            str(trainer.accelerator.device),
+        )
+        results = {
+            "model": model_args.model_name_or_path or "embedded:minilm",
+            "dataset": script_args.dataset_name,
+            "supervision": training_args.supervision,
+            "n_train": len(train),
+            "n_test": {t: len(ds) for t, ds in tests.items()},
+            "train_seconds": round(seconds, 1),
+            "steps": trainer.state.global_step,
+            "accuracy": accuracy,
+            "supervisor_accuracy": sup_acc,
+            "weights": trainer.raven_weights.as_dict() if specs else {},
+            "supervisors": [{k: e[k] for k in ("name", "kind", "identity", "settings")} for e in provenance],
+            "settings": {
+                k: getattr(training_args, k)
+                for k in (
+                    "max_length",
+                    "per_device_train_batch_size",
+                    "learning_rate",
+                    "num_train_epochs",
+                    "max_steps",
+                    "seed",
+                    "supervisor_lr",
+                    "weight_update_rule",
+                    "weight_objective",
+                    "easy_phase_fraction",
+                )
+            },
+        }
+        write_results(results, training_args.output_dir)
+    trainer.accelerator.wait_for_everyone()
+    return results
+
+
+def results_markdown(results: dict[str, Any]) -> str:
+    """A markdown table: one row per test split, the trained model's accuracy and each supervisor's."""
+    sups = list(results.get("supervisor_accuracy", {}))
+    head = ["test pairs", "n", f"reward model ({results['supervision']})", *sups]
+    lines = [
+        f"Reward model `{results['model']}` trained on `{results['dataset']}` "
+        f"({results['n_train']} pairs, {results['steps']} steps, {results['train_seconds']} s)",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for t, acc in results["accuracy"].items():
+        cells = [
+            t,
+            str(results["n_test"][t]),
+            f"{acc:.3f}",
+            *(f"{results['supervisor_accuracy'][s][t]:.3f}" for s in sups),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    if results.get("weights"):
+        lines += [
+            "",
+            "Final supervisor weights: " + ", ".join(f"{k} {v:.3f}" for k, v in results["weights"].items()),
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def write_results(results: dict[str, Any], output_dir: str | Path) -> None:
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    (out / "results.md").write_text(results_markdown(results))
+
+
+def make_parser():
+    """The program's parser: `RewardScriptArguments`, `RavenRewardConfig` and TRL's `ModelConfig`."""
+    from trl import ModelConfig, TrlParser
+
+    from ..trainers import RavenRewardConfig
+
+    return TrlParser((RewardScriptArguments, RavenRewardConfig, ModelConfig))
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Parse ``argv`` (default: the command line), train and evaluate; print the table on the main process."""
+    from transformers.utils import logging as hf_logging
+
+    script_args, training_args, model_args = make_parser().parse_args_and_config(args=argv)
+    if script_args.torch_threads:
+        import torch
+
+        torch.set_num_threads(script_args.torch_threads)
+    logging.basicConfig(format="%(message)s", level=logging.WARNING)
+    hf_logging.set_verbosity_error()
+    results = run_reward_modeling(script_args, training_args, model_args)
+    if results:  # the main process
+        print(results_markdown(results))
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,197 @@
+"""What every Raven trainer shares: the weights' lifecycle inside a transformers ``Trainer``.
+
+:class:`RavenTrainerMixin` goes first in the bases of a trainer (``class X(RavenTrainerMixin, DPOTrainer)``)
+and adds, around the stock training loop:
+- one weight update per optimizer step (a callback on ``on_optimizer_step``, after the model's step),
+  frozen during the easy-sample phase, loss-scale aware;
+- ``raven/weight/<supervisor>``, ``raven/easy_fraction`` and ``raven/phase`` in the logs;
+- the weights' state in every checkpoint and in the output directory, restored on resume;
+- the judgement columns kept through ``remove_unused_columns``, the easy-first sampler of the `order` phase,
+  and the RAVEN section of the model card.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+
+import torch
+from torch.utils.data import Sampler
+from transformers import TrainerCallback
+
+from ..core import EasySamplePhase, SupervisorWeights, easy_first_order
+from ..labeling import supervisor_identities
+from .model_card import hub_dataset_id, write_raven_model_card
+
+RAVEN_STATE_NAME = "raven_weights.pt"
+RAVEN_SUMMARY_NAME = "raven_weights.json"
+
+
+class EasyFirstSampler(Sampler[int]):
+    """The `order` mode of the easy-sample phase: the first epoch in a given easy-first order, later
+    epochs freshly shuffled (deterministically from ``seed``, so every process draws the same order)."""
+
+    def __init__(self, first_epoch_order: list[int], seed: int = 0) -> None:
+        self.order = list(first_epoch_order)
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def __iter__(self):
+        if self.epoch == 0:
+            yield from self.order
+        else:
+            g = torch.Generator().manual_seed(self.seed + self.epoch)
+            yield from (self.order[i] for i in torch.randperm(len(self.order), generator=g).tolist())
+
+
+class _RavenCallback(TrainerCallback):
+    def __init__(self, trainer: RavenTrainerMixin) -> None:
+        self.trainer = trainer
+        self._scale = 1.0
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.trainer.raven_phase = self.trainer.args.build_phase(state.max_steps)
+
+    def on_pre_optimizer_step(self, args, state, control, **kwargs):
+        scaler = getattr(self.trainer.accelerator, "scaler", None)
+        self._scale = float(scaler.get_scale()) if scaler is not None and scaler.is_enabled() else 1.0
+
+    def on_optimizer_step(self, args, state, control, **kwargs):
+        # global_step still counts the completed steps here: this is step number `global_step`.
+        t = self.trainer
+        skipped = bool(getattr(t.accelerator, "optimizer_step_was_skipped", False))
+        t.raven_last_grad = t.raven_weights.step(
+            frozen=skipped or t.raven_phase.active(state.global_step), grad_scale=self._scale
+        )
+
+
+class RavenTrainerMixin:
+    """Owns ``self.raven_weights`` (:class:`SupervisorWeights`) and ``self.raven_phase``.
+
+    A trainer calls :meth:`_init_raven` at the end of its ``__init__``, mixes targets with
+    ``self.raven_weights`` inside ``compute_loss`` and reduces its per-example loss with the mask from
+    :meth:`raven_loss_mask`.
+    """
+
+    raven_weights: SupervisorWeights
+    raven_phase: EasySamplePhase
+    #: whether ``create_model_card`` adds the RAVEN section (trainers of HF models with a card template)
+    _raven_writes_card = True
+
+    def _init_raven(
+        self,
+        names: list[str],
+        judgements: torch.Tensor | None,
+        judgement_kind: str | None,
+        *,
+        train_easy: torch.Tensor | None = None,
+        keep_columns: list[str] | None = None,
+        supervisor_info: dict[str, str] | None = None,
+    ) -> None:
+        """Set up the weights and the phase. Called at the end of the trainer's ``__init__``.
+
+        ``train_easy`` marks the unanimous training examples (for the `order` phase), ``keep_columns`` the
+        judgement columns ``remove_unused_columns`` must keep, ``supervisor_info`` the identities in the card.
+        """
+        self.raven_weights = self.args.build_weights(names, judgements, judgement_kind)
+        self.raven_phase = self.args.build_phase(0)  # sized in on_train_begin, when max_steps is known
+        self.raven_last_grad = torch.zeros(len(names))
+        self.raven_supervisor_info = dict(supervisor_info or {})
+        self.raven_train_easy = train_easy
+        self._raven_keep_columns = list(keep_columns or [])
+        self._raven_easy_seen: list[float] = []
+        self.add_callback(_RavenCallback(self))
+
+    @staticmethod
+    def raven_identities(train_dataset) -> dict[str, str]:
+        """The supervisors' identities recorded by labelling in ``train_dataset`` (for the model card)."""
+        return supervisor_identities(train_dataset)
+
+    # -- data ----------------------------------------------------------------------------------------
+    def _set_signature_columns_if_needed(self):
+        super()._set_signature_columns_if_needed()
+        extra = getattr(self, "_raven_keep_columns", [])
+        self._signature_columns = list(dict.fromkeys([*self._signature_columns, *extra]))
+
+    def _get_train_sampler(self, train_dataset=None):
+        phase = self.args.build_phase(1)  # only the mode and whether a phase exists matter here
+        easy = getattr(self, "raven_train_easy", None)
+        if phase.mode == "order" and phase.fraction > 0 and easy is not None:
+            return EasyFirstSampler(easy_first_order(easy, seed=self.args.seed), seed=self.args.seed)
+        return super()._get_train_sampler(train_dataset)
+
+    def raven_loss_mask(self, easy: torch.Tensor) -> torch.Tensor | None:
+        """The per-example loss multiplier at the current step (the easy mask during a `mask` phase)."""
+        if self.model.training:
+            self._raven_easy_seen.append(float(easy.float().mean()))
+        mask = self.raven_phase.loss_mask(self.state.global_step, easy) if self.model.training else None
+        return None if mask is None else mask.to(easy.device)
+
+    def raven_metrics(self) -> dict[str, float]:
+        metrics = {f"raven/weight/{n}": w for n, w in self.raven_weights.as_dict().items()}
+        metrics["raven/phase"] = float(self.raven_phase.active(self.state.global_step))
+        if self.raven_weights.learnable:
+            metrics["raven/weight_grad_norm"] = float(self.raven_last_grad.norm())
+        if self._raven_easy_seen:
+            metrics["raven/easy_fraction"] = sum(self._raven_easy_seen) / len(self._raven_easy_seen)
+            self._raven_easy_seen.clear()
+        return metrics
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if self.model.training and "loss" in logs:
+            logs.update(self.raven_metrics())
+        super().log(logs, start_time)
+
+    # -- checkpoints ---------------------------------------------------------------------------------
+    def raven_summary(self) -> dict:
+        return {
+            "supervisors": self.raven_weights.names,
+            "weights": self.raven_weights.as_dict(),
+            "initial_weights": dict(
+                zip(self.raven_weights.names, self.raven_weights.initial.tolist(), strict=True)
+            ),
+            "supervision": self.args.supervision,
+            "phase_steps": self.raven_phase.num_steps,
+            "history": self.raven_weights.history,
+        }
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        super()._save(output_dir, state_dict)
+        output_dir = output_dir if output_dir is not None else self.args.output_dir
+        if self.args.should_save:
+            os.makedirs(output_dir, exist_ok=True)
+            torch.save(self.raven_weights.state_dict(), os.path.join(output_dir, RAVEN_STATE_NAME))
+            with open(os.path.join(output_dir, RAVEN_SUMMARY_NAME), "w") as f:
+                json.dump(self.raven_summary(), f, indent=1)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
+        super()._load_from_checkpoint(resume_from_checkpoint, model)
+        path = os.path.join(resume_from_checkpoint, RAVEN_STATE_NAME)
+        if os.path.isfile(path):
+            # tensors, numbers, strings and lists only: never unpickle code from a checkpoint
+            self.raven_weights.load_state_dict(torch.load(path, weights_only=True))
+        else:
+            warnings.warn(
+                f"{resume_from_checkpoint} has no {RAVEN_STATE_NAME}: the supervisor weights restart from "
+                "their initial value",
+                stacklevel=2,
+            )
+
+    # -- model card ----------------------------------------------------------------------------------
+    def create_model_card(self, model_name=None, dataset_name=None, tags=None):
+        """TRL's card (a Hub dataset link only for a Hub dataset ID) plus the RAVEN section."""
+        model_name = (
+            model_name or self.args.hub_model_id or os.path.basename(os.path.normpath(self.args.output_dir))
+        )
+        super().create_model_card(model_name=model_name, dataset_name=hub_dataset_id(dataset_name), tags=tags)
+        if self.is_world_process_zero() and self._raven_writes_card:
+            write_raven_model_card(
+                self, dataset_name=dataset_name, loss_type=getattr(self.args, "raven_loss_type", None)
+            )

@@ -1,0 +1,115 @@
+"""What the preference trainers (DPO, reward) share: validating the judgement columns, the collators that carry
+the margins to the loss, and the per-pair loss of the configured supervision method.
+
+The columns are those of :mod:`raven_align.columns`; "chosen" is only the presented first response there: with
+weak supervision nobody knows which one is truly better, and the loss orients pairs by the mixture.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from trl.trainer.dpo_trainer import DataCollatorForPreference
+from trl.trainer.reward_trainer import DataCollatorForPreference as RewardDataCollator
+
+from ..columns import (
+    GT_KEY,
+    MARGINS_KEY,
+    collate_margins,
+    collate_truth,
+    margins_from_dataset,
+    resolve_preference_supervisors,
+)
+from ..core import PreferenceBatch, easy_mask, margin_scales
+
+
+def add_judgements(
+    batch: dict[str, Any], examples: list[dict[str, Any]], names: list[str], gt_column: str | None
+) -> dict[str, Any]:
+    """Put ``raven_margins`` (B, K) and, with a ground-truth column, ``raven_gt`` (B,) into a batch."""
+    batch[MARGINS_KEY] = collate_margins(examples, names)
+    if gt_column is not None:
+        batch[GT_KEY] = collate_truth(examples, gt_column)
+    return batch
+
+
+@dataclass
+class RavenPreferenceCollator(DataCollatorForPreference):
+    """TRL's DPO collator plus the supervisors' margins (see :func:`add_judgements`)."""
+
+    supervisor_names: list[str] = field(default_factory=list)
+    gt_column: str | None = None
+
+    def torch_call(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+        return add_judgements(super().torch_call(examples), examples, self.supervisor_names, self.gt_column)
+
+
+@dataclass
+class RavenRewardCollator(RewardDataCollator):
+    """TRL's reward-model collator plus the supervisors' margins (see :func:`add_judgements`)."""
+
+    supervisor_names: list[str] = field(default_factory=list)
+    gt_column: str | None = None
+
+    def torch_call(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+        return add_judgements(super().torch_call(examples), examples, self.supervisor_names, self.gt_column)
+
+
+def wrap_collator(collator, cls, names: list[str], gt_column: str | None):
+    """Rebuild TRL's default collator as our subclass with the same settings."""
+    if isinstance(collator, cls):
+        return collator
+    if type(collator) is not cls.__mro__[1]:
+        raise ValueError(f"a custom data_collator must be a {cls.__name__}")
+    fields = {f.name: getattr(collator, f.name) for f in dataclasses.fields(collator)}
+    return cls(**fields, supervisor_names=names, gt_column=gt_column)
+
+
+@dataclass
+class PreferenceSupervision:
+    """What a preference trainer knows about its supervisors before training starts."""
+
+    names: list[str]
+    margins: torch.Tensor  # (N, K), already divided by ``scales``
+    scales: torch.Tensor  # (K,) per-supervisor margin divisors
+    easy: torch.Tensor  # (N,) all supervisors agree
+
+
+def prepare_supervision(train_dataset, args) -> PreferenceSupervision:
+    """Validate the judgement columns of ``train_dataset`` against ``args``; early, before any tokenising."""
+    if train_dataset is None:
+        raise ValueError("`train_dataset` is required")
+    columns = list(train_dataset.column_names)
+    names = resolve_preference_supervisors(columns, args.supervisor_names)
+    if args.gt_column and args.gt_column not in columns:
+        raise ValueError(f"gt_column {args.gt_column!r} is not a column of the training dataset")
+    margins = margins_from_dataset(train_dataset, names)
+    scales = margin_scales(margins, args.margin_normalization)
+    margins = (margins / scales).float()
+    return PreferenceSupervision(names, margins, scales.float(), easy_mask(margins, "preference"))
+
+
+def supervised_preference_loss(
+    trainer, h: torch.Tensor, margins: torch.Tensor, gt: torch.Tensor | None, beta: float, variant: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-pair loss of ``args.supervision`` for a strong margin ``h``; returns (loss, mixed margin).
+
+    Shared by the DPO trainer (``h`` = policy log-ratio margin) and the reward trainer (``h`` = reward
+    difference, β = 1). The method comes from the registry (:mod:`raven_align.core.methods`).
+    """
+    args = trainer.args
+    mixed = trainer.raven_weights.mix_margins(margins)
+    batch = PreferenceBatch(
+        h=h,
+        mixed=mixed,
+        margins=margins,
+        truth=gt,
+        beta=beta,
+        variant=variant,
+        step=trainer.state.global_step,
+        total_steps=trainer.state.max_steps,
+    )
+    return args.method.preference(batch, args), mixed
