@@ -1,7 +1,7 @@
 """RavenClassificationTrainer against independent computations (plain-PyTorch loops, formulas, stock Trainer).
 
 The linear-probe tests train full-batch, so the data order cannot matter and the trainer must reproduce
-``raven_align.synthetic.train_linear_strong`` (the reference loop) step for step: parameters and the
+``raven_align.core.synthetic.train_linear_strong`` (the reference loop) step for step: parameters and the
 whole weight trajectory.
 """
 
@@ -121,7 +121,7 @@ def test_naive_matches_training_on_one_supervisors_soft_labels(clf_problem, tmp_
 
 
 def _formula(method: str, logits, probs, labels, w, alpha=0.0, kl_weight=0.1, mixing="probs"):
-    """Each method's mean loss written out from its definition (DESIGN §2.6), independently of losses.py."""
+    """Each method's mean loss written out from its definition (docs/methods.md), independently of losses.py."""
     log_f = logits.log_softmax(-1)
     if mixing == "logits":
         q = torch.softmax((w.view(1, -1, 1) * probs.log()).sum(1), -1)

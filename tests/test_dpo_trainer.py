@@ -259,14 +259,50 @@ def test_precomputed_reference_matches_live_reference(tiny_lm, sup_tokenizer_pla
     assert float(a) == pytest.approx(float(b), abs=1e-5)
 
 
+def _expected_baseline_loss(method, h, mixed, margins, beta):
+    """Each baseline's mean per-pair loss at step 0, written out from its definition (docs/methods.md),
+    independently of raven_align's losses: two classes [y_b better, y_a better], strong probs σ(∓βh)."""
+    f = torch.stack([torch.sigmoid(-beta * h), torch.sigmoid(beta * h)], -1)
+    log_f = torch.log(f)
+    p = torch.sigmoid(mixed)
+    q = torch.stack([1 - p, p], -1)
+    if method == "gt":  # no gt_column: the presented chosen is the truth
+        return -torch.log(torch.sigmoid(beta * h)).mean()
+    if method in ("naive", "ens", "static", "conf"):  # conf's alpha is 0 at step 0
+        return -(q * log_f).sum(-1).mean()
+    if method == "vsup":
+        s_hat, w_hat = f.argmax(-1), q.argmax(-1)
+        ce_s = -log_f.gather(-1, s_hat[:, None])[:, 0]
+        ce_w = -log_f.gather(-1, w_hat[:, None])[:, 0]
+        alpha = torch.exp(ce_s) / (torch.exp(ce_s) + torch.exp(ce_w))
+        hard = torch.nn.functional.one_hot(s_hat, 2).to(f.dtype)
+        return (alpha * -(q * log_f).sum(-1) + (1 - alpha) * -(hard * log_f).sum(-1)).mean()
+    # bayes: Dirichlet evidence softplus([0, βh]) + 1 against each teacher's [1-σ(d_k), σ(d_k)], + 0.1 KL
+    evidence = torch.nn.functional.softplus(torch.stack([torch.zeros_like(h), beta * h], -1))
+    a = evidence + 1
+    y_k = torch.stack([1 - torch.sigmoid(margins), torch.sigmoid(margins)], -1)  # (B, K, 2)
+    fit = (y_k * (torch.digamma(a.sum(-1))[:, None, None] - torch.digamma(a)[:, None, :])).sum(-1).mean(1)
+    y = y_k.mean(1)
+    a_t = y + (1 - y) * a
+    flat = torch.distributions.Dirichlet(torch.ones_like(a_t))
+    kl = torch.distributions.kl_divergence(torch.distributions.Dirichlet(a_t), flat)
+    return (fit + 0.1 * kl).mean()
+
+
 @pytest.mark.parametrize("method", ["gt", "naive", "ens", "static", "conf", "vsup", "bayes"])
-def test_every_baseline_gives_a_finite_loss(tiny_lm, sup_tokenizer_plain, tmp_path, method):
+def test_every_baseline_loss_matches_its_formula(tiny_lm, sup_tokenizer_plain, tmp_path, method):
     raven = _raven(tiny_lm, sup_tokenizer_plain, tmp_path, supervision=method, naive_supervisor="good")
-    loss = raven.compute_loss(raven.model, _batch(raven))
+    batch = _batch(raven)
+    margins = batch["raven_margins"].double()
+    loss, out = raven.compute_loss(raven.model, batch, return_outputs=True)
     assert math.isfinite(float(loss))
     assert not raven.raven_weights.learnable
     if method == "naive":
         assert raven.raven_weights.as_dict() == {"good": 1.0, "noisy": 0.0, "bad": 0.0}
+    w = raven.raven_weights.weights.detach().double()
+    assert torch.allclose(out["mixed_margin"].double(), margins @ w, atol=1e-5)
+    expected = _expected_baseline_loss(method, out["h"].double(), margins @ w, margins, raven.beta)
+    assert float(loss) == pytest.approx(float(expected), rel=1e-4, abs=1e-6)
 
 
 def test_bad_inputs_fail_early(tiny_lm, sup_tokenizer_plain, tmp_path):

@@ -57,7 +57,7 @@ def test_weight_gradient_matches_finite_differences_and_closed_form():
         ]
     )
     assert torch.allclose(w.grad, fd, atol=1e-8)
-    # DESIGN §2.3: ∂L/∂w_k = E[CE(p_k, f)], i.e. E[CE(p_k, f) − CE(q_w, f)] up to a constant shared by all k
+    # docs/method.md: ∂L/∂w_k = E[CE(p_k, f)], i.e. E[CE(p_k, f) − CE(q_w, f)] up to a constant shared by all k
     ce_k = torch.stack([soft_cross_entropy(logits, probs[:, k]).mean() for k in range(3)])
     assert torch.allclose(w.grad, ce_k, atol=1e-10)
     ce_q = soft_cross_entropy(logits, mix_probs(w.detach(), probs)).mean()

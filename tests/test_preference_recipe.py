@@ -36,7 +36,7 @@ def test_embedded_default_is_a_cpu_fp32_lora_run():
 @pytest.mark.parametrize(
     "name, quantized", [("paper_qwen2.5_7b.yaml", False), ("paper_qwen2.5_7b_qlora.yaml", True)]
 )
-def test_paper_configs_dry_run(name, quantized):
+def test_paper_configs_parse_into_the_paper_settings(name, quantized):
     # GPU settings (bf16) cannot be built on a CPU-only machine: override them as a user would here
     script, train, model = _parse("--config", str(RECIPE / name), "--bf16", "false", "--use_cpu", "true")
     assert model.model_name_or_path == "Qwen/Qwen2.5-7B"
@@ -133,7 +133,15 @@ def test_tiny_run_end_to_end(sup_tokenizer_plain, sup_cache, tmp_path):
     assert "| supervisor `vader` |" in (out / "results.md").read_text()
     card = (out / "README.md").read_text()
     assert "library_name: peft" in card and "base_model: org/tiny" in card and "vader" in card
+    # RAVEN introduced the method; DPO is cited for its loss; a local dataset gets no Hub link
+    assert "a method introduced in [Weak-to-Strong Generalization under Distribution Shifts]" in card
+    assert "@inproceedings{jeon2025raven" in card and "@inproceedings{rafailov2023direct" in card
+    assert "huggingface.co/datasets/" not in card
     assert os.path.isfile(out / "adapter_model.safetensors") and os.path.isfile(out / "raven_weights.png")
+    # --dry_run parses, labels (from the cache) and builds the trainer, then stops: nothing is trained or written
+    dry = recipe.run(*_parse(*argv, "--output_dir", str(tmp_path / "dry"), "--dry_run", "true"))
+    assert dry["dry_run"] is True and dry["supervisors"] == ["len", "vader"] and dry["train_pairs"] > 0
+    assert not (tmp_path / "dry" / "results.json").exists()
     # a second run must not overwrite these outputs
     with pytest.raises(FileExistsError, match="not empty"):
         recipe.run(*_parse(*argv))

@@ -1,4 +1,4 @@
-"""recipes/reward_modeling: argument parsing (YAML + CLI), the shipped configs, and dry runs on a tiny model."""
+"""recipes/reward_modeling: argument parsing (YAML + CLI), the shipped configs, and one-step runs on a tiny model."""
 
 import json
 from pathlib import Path
@@ -123,7 +123,7 @@ def test_shipped_configs_parse(name, tmp_path):
         assert training.supervision == "gt" and not script.supervisors
 
 
-def test_dry_run_gt_reports_accuracy_of_the_saved_model(tmp_path, tiny_rm_dir, pairs_dir, sup_cache):
+def test_one_step_gt_run_reports_accuracy_of_the_saved_model(tmp_path, tiny_rm_dir, pairs_dir, sup_cache):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     results = _recipe().main(
@@ -170,7 +170,7 @@ def test_dry_run_gt_reports_accuracy_of_the_saved_model(tmp_path, tiny_rm_dir, p
     assert results["accuracy"][str(pairs_dir)] == pytest.approx(expected)
 
 
-def test_dry_run_from_weak_supervisors(tmp_path, tiny_rm_dir, pairs_dir, sup_cache):
+def test_one_step_run_from_weak_supervisors(tmp_path, tiny_rm_dir, pairs_dir, sup_cache):
     results = _recipe().main(
         [
             "--dataset_name",

@@ -44,7 +44,7 @@ def test_raven_orders_the_weights_and_beats_the_uniform_mixture(ordered_problem,
 
 
 def test_overconfident_inaccurate_supervisor_fools_ce_but_not_kl():
-    # DESIGN §2.4a: an accurate but soft supervisor and an over-confident, less accurate, learnable one.
+    # docs/options.md: an accurate but soft supervisor and an over-confident, less accurate, learnable one.
     problem = make_linear_problem([0.86, 0.64], error_kinds=["noise", "bias"], sharpness=[1.0, 40.0], seed=0)
     acc = problem.supervisor_accuracies()
     assert acc[0] > acc[1] + 0.15
@@ -87,7 +87,10 @@ def test_uniform_pull_prevents_winner_take_all(ordered_problem):
 def test_every_baseline_trains(ordered_problem, method):
     args = WeightingArguments(supervision=method, naive_supervisor="sup0")
     result = train_linear_strong(ordered_problem, args, epochs=2)
-    assert result["method"] == method and 0.0 <= result["strong_accuracy"] <= 1.0
+    assert result["method"] == method
+    # every baseline learns something from these supervisors (0.90 / 0.70 noisy, 0.35 biased) in two epochs:
+    # above chance (measured: vsup 0.59, bayes 0.72, conf 0.74), and the ceiling `gt` far above
+    assert result["strong_accuracy"] > 0.55
     if method == "gt":
         assert result["strong_accuracy"] > 0.95
     if method == "naive":

@@ -114,10 +114,6 @@ class WeightingArguments:
         """The registry entry of ``supervision``."""
         return get_method(self.supervision)
 
-    @property
-    def learns_weights(self) -> bool:
-        return self.method.weights == "learned" and self.supervisor_lr > 0
-
     def build_weights(
         self, names: list[str], judgements: torch.Tensor | None = None, judgement_kind: str | None = None
     ) -> SupervisorWeights:

@@ -109,7 +109,7 @@ def margins_as_probs(margins: torch.Tensor) -> torch.Tensor:
     return torch.stack([1 - p, p], dim=-1)
 
 
-# -- baselines (DESIGN §2.6) -----------------------------------------------------------------------
+# -- baselines (docs/methods.md) ------------------------------------------------------------------
 
 
 def conf_alpha(step: int, total_steps: int, alpha_max: float = 0.5, warmup_fraction: float = 0.2) -> float:

@@ -1,4 +1,4 @@
-"""Measures of weak-to-strong training (DESIGN §2.7): accuracy, PGR, weight–accuracy rank correlation.
+"""Measures of weak-to-strong training (see docs/method.md): accuracy, PGR, weight–accuracy rank correlation.
 
 Inputs may be torch tensors, numpy arrays or lists; outputs are plain floats.
 """

@@ -115,10 +115,6 @@ class SupervisorWeights:
         self.history: list[list[float]] = [self.weights.detach().tolist()]
 
     @property
-    def num_supervisors(self) -> int:
-        return len(self.names)
-
-    @property
     def learnable(self) -> bool:
         return self.lr > 0
 
