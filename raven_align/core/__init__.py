@@ -1,8 +1,9 @@
 """The torch-only core: simplex weights, mixing and calibration, the easy-sample phase, the method registry,
-losses, measures, and a plain-PyTorch weak-to-strong reference. Independent of transformers and TRL."""
+losses, label models, measures, and a plain-PyTorch weak-to-strong reference. Independent of transformers and TRL."""
 
-from .arguments import METHODS, WEIGHT_OBJECTIVES, WeightingArguments
+from .arguments import METHODS, WEIGHT_INITS, WEIGHT_OBJECTIVES, WeightingArguments
 from .easy import EASY_PHASE_MODES, EasySamplePhase, easy_first_order, easy_mask
+from .label_model import DawidSkene, OneFactor, dawid_skene, fit_label_model, one_factor
 from .methods import (
     ClassificationBatch,
     PreferenceBatch,
@@ -21,33 +22,47 @@ from .mixing import (
     mix_margins,
     mix_probs,
 )
-from .weights import UPDATE_RULES, SupervisorWeights, entropy_init, explicit_init, uniform_init
+from .weights import (
+    UPDATE_RULES,
+    SupervisorWeights,
+    entropy_init,
+    explicit_init,
+    label_model_init,
+    uniform_init,
+)
 
 __all__ = [
     "EASY_PHASE_MODES",
     "METHODS",
     "UPDATE_RULES",
+    "WEIGHT_INITS",
     "WEIGHT_OBJECTIVES",
     "ClassificationBatch",
+    "DawidSkene",
     "EasySamplePhase",
+    "OneFactor",
     "PreferenceBatch",
     "SupervisionMethod",
     "SupervisorWeights",
     "WeightingArguments",
     "apply_temperature",
     "bernoulli_entropy",
+    "dawid_skene",
     "easy_first_order",
     "easy_mask",
     "entropy",
     "entropy_init",
     "explicit_init",
+    "fit_label_model",
     "fit_temperatures",
     "get_method",
+    "label_model_init",
     "margin_scales",
     "method_names",
     "mix_logits",
     "mix_margins",
     "mix_probs",
+    "one_factor",
     "register_method",
     "uniform_init",
 ]

@@ -7,11 +7,13 @@ from dataclasses import dataclass, field
 import torch
 
 from .easy import EASY_PHASE_MODES, EasySamplePhase
+from .label_model import ESTIMATORS, WEIGHTINGS, LabelModel, fit_label_model
 from .methods import SupervisionMethod, get_method, method_names
-from .weights import UPDATE_RULES, SupervisorWeights
+from .weights import UPDATE_RULES, SupervisorWeights, label_model_init
 
 METHODS = method_names()  # the built-in methods; see core.methods.register_method for more
-WEIGHT_OBJECTIVES = ("ce", "kl")
+WEIGHT_OBJECTIVES = ("ce", "kl", "chance")
+WEIGHT_INITS = ("uniform", "entropy", "explicit", "label_model")
 
 
 @dataclass
@@ -32,7 +34,10 @@ class WeightingArguments:
     naive_supervisor: str | None = field(
         default=None, metadata={"help": "The single supervisor for `naive` / `select`."}
     )
-    weight_init: str = field(default="uniform", metadata={"help": "`uniform`, `entropy` or `explicit`."})
+    weight_init: str = field(
+        default="uniform",
+        metadata={"help": "`uniform`, `entropy`, `explicit` or `label_model` (the label model's weights)."},
+    )
     initial_weights: list[float] | None = field(
         default=None,
         metadata={"help": "Explicit initial weights (one per supervisor) for weight_init=explicit."},
@@ -46,7 +51,8 @@ class WeightingArguments:
     weight_objective: str = field(
         default="ce",
         metadata={
-            "help": "`ce` (paper) or `kl` (the weights ignore the mixture's own sharpness).",
+            "help": "`ce` (paper), `kl` (the weights ignore the mixture's own sharpness) or `chance` (agreement "
+            "beyond that with another example's judgement).",
             "choices": WEIGHT_OBJECTIVES,
         },
     )
@@ -76,14 +82,33 @@ class WeightingArguments:
     bayes_kl_weight: float = field(
         default=0.1, metadata={"help": "`bayes`: weight of the evidential KL term."}
     )
+    label_model: str = field(
+        default="votes",
+        metadata={
+            "help": "Label model of `label_model` and weight_init=label_model: `votes` (Dawid-Skene on argmax "
+            "votes / two-coin on sign(d_k)), `soft` (on probabilities / σ(d_k)) or `triplet` (pairs only).",
+            "choices": ESTIMATORS,
+        },
+    )
+    label_model_weighting: str = field(
+        default="mi",
+        metadata={
+            "help": "Weights from the label model: `mi` (information of a vote about the truth) or `llr` "
+            "(log-odds of the balanced accuracy, clipped at 0).",
+            "choices": WEIGHTINGS,
+        },
+    )
+    label_model_abstain: float = field(
+        default=0.0, metadata={"help": "Pairs: per-supervisor quantile of |d_k| below which a vote abstains."}
+    )
 
     def validate_weighting(self) -> None:
         """Raise ``ValueError`` for values no trainer could use (called by the configs' __post_init__)."""
         method = get_method(self.supervision)
         if method.single_supervisor and not self.naive_supervisor:
             raise ValueError(f"supervision={self.supervision!r} needs naive_supervisor=<supervisor name>")
-        if self.weight_init not in ("uniform", "entropy", "explicit"):
-            raise ValueError(f"weight_init must be uniform, entropy or explicit, got {self.weight_init!r}")
+        if self.weight_init not in WEIGHT_INITS:
+            raise ValueError(f"weight_init must be one of {WEIGHT_INITS}, got {self.weight_init!r}")
         if self.weight_init == "explicit" and not self.initial_weights:
             raise ValueError("weight_init='explicit' needs initial_weights")
         if self.weight_update_rule not in UPDATE_RULES:
@@ -102,6 +127,14 @@ class WeightingArguments:
             )
         if self.margin_normalization not in ("none", "std"):
             raise ValueError(f"margin_normalization must be none or std, got {self.margin_normalization!r}")
+        if self.label_model not in ESTIMATORS:
+            raise ValueError(f"label_model must be one of {ESTIMATORS}, got {self.label_model!r}")
+        if self.label_model_weighting not in WEIGHTINGS:
+            raise ValueError(
+                f"label_model_weighting must be one of {WEIGHTINGS}, got {self.label_model_weighting!r}"
+            )
+        if not 0.0 <= self.label_model_abstain < 1.0:
+            raise ValueError(f"label_model_abstain must be in [0, 1), got {self.label_model_abstain}")
         if not 0.0 <= self.easy_phase_fraction <= 1.0:
             raise ValueError(f"easy_phase_fraction must be in [0, 1], got {self.easy_phase_fraction}")
         if self.easy_phase_mode not in EASY_PHASE_MODES:
@@ -113,6 +146,12 @@ class WeightingArguments:
     def method(self) -> SupervisionMethod:
         """The registry entry of ``supervision``."""
         return get_method(self.supervision)
+
+    def fit_label_model(self, judgements: torch.Tensor, kind: str) -> LabelModel:
+        """The label model (``label_model``, ``label_model_abstain``) fitted on the training judgements."""
+        if judgements is None:
+            raise ValueError("the label model needs the supervisors' judgements on the training set")
+        return fit_label_model(judgements, kind, self.label_model, self.label_model_abstain)
 
     def build_weights(
         self, names: list[str], judgements: torch.Tensor | None = None, judgement_kind: str | None = None
@@ -132,7 +171,13 @@ class WeightingArguments:
             )
         if kind == "uniform":
             return SupervisorWeights(names, "uniform", 0.0)
+        if kind == "label_model":
+            lm = self.fit_label_model(judgements, judgement_kind)
+            return SupervisorWeights(names, label_model_init(lm, self.label_model_weighting, 0.0).tolist())
         init = self.initial_weights if self.weight_init == "explicit" else self.weight_init
+        if init == "label_model":
+            lm = self.fit_label_model(judgements, judgement_kind)
+            init = label_model_init(lm, self.label_model_weighting).tolist()
         return SupervisorWeights(
             names,
             init=init,

@@ -48,7 +48,22 @@ def _objective_correction(target_entropy: torch.Tensor, weight_objective: str) -
         return torch.zeros_like(target_entropy)
     if weight_objective == "kl":
         return target_entropy.detach() - target_entropy
-    raise ValueError(f"weight_objective must be 'ce' or 'kl', got {weight_objective!r}")
+    raise ValueError(f"weight_objective must be 'ce', 'kl' or 'chance', got {weight_objective!r}")
+
+
+def _other_example(values: torch.Tensor) -> torch.Tensor:
+    """Each example paired with another one of the batch (the next, cyclically; batches are shuffled, so this is
+    a random other example). A batch of one is paired with itself."""
+    return values.roll(1, dims=0)
+
+
+def _chance_correction(chance_loss: torch.Tensor) -> torch.Tensor:
+    """The ``chance`` objective: a zero-valued term whose gradient subtracts, from the weights' gradient, the
+    loss of the strong model's prediction for example i against the mixture of *another* example (the strong
+    model's side detached). The weights then descend ``CE(q_w(x_i), f_i) − CE(q_w(x_j), f_i)``: agreement beyond
+    what a supervisor gets by chance, so a supervisor whose judgement is the same everywhere gets no gradient
+    (exactly so under probability mixing)."""
+    return chance_loss.detach() - chance_loss
 
 
 def classification_loss(
@@ -56,9 +71,12 @@ def classification_loss(
 ) -> torch.Tensor:
     """RAVEN's classification loss ``CE(q_w, softmax f_θ)`` per example.
 
-    The strong model's gradient is the same under ``ce`` and ``kl``; only the weights' differs.
+    The strong model's gradient is the same under ``ce``, ``kl`` and ``chance``; only the weights' differs.
     """
-    return soft_cross_entropy(logits, target) + _objective_correction(entropy(target), weight_objective)
+    ce = soft_cross_entropy(logits, target)
+    if weight_objective == "chance":
+        return ce + _chance_correction(soft_cross_entropy(logits.detach(), _other_example(target)))
+    return ce + _objective_correction(entropy(target), weight_objective)
 
 
 def orientation(mixed_margin: torch.Tensor) -> torch.Tensor:
@@ -86,6 +104,10 @@ def preference_loss(
     if variant == "soft":
         p = torch.sigmoid(mixed_margin)
         loss = p * F.softplus(-beta * h) + (1 - p) * F.softplus(beta * h)
+        if weight_objective == "chance":
+            q = torch.sigmoid(_other_example(mixed_margin))
+            hd = h.detach()
+            return loss + _chance_correction(q * F.softplus(-beta * hd) + (1 - q) * F.softplus(beta * hd))
         return loss + _objective_correction(bernoulli_entropy(mixed_margin), weight_objective)
     if variant not in PREFERENCE_VARIANTS:
         raise ValueError(f"variant must be one of {PREFERENCE_VARIANTS}, got {variant!r}")

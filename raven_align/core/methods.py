@@ -15,6 +15,7 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 
+from .label_model import LabelModel
 from .losses import (
     adaptive_confidence_loss,
     classification_loss,
@@ -27,13 +28,15 @@ from .losses import (
     soft_cross_entropy,
 )
 
-WeightKind = Literal["learned", "uniform", "entropy", "single"]
+WeightKind = Literal["learned", "uniform", "entropy", "single", "label_model"]
+WEIGHT_KINDS = ("learned", "uniform", "entropy", "single", "label_model")
 
 
 @dataclass
 class ClassificationBatch:
     """What a classification loss may use. ``target`` is the mixture ``q_w`` (differentiable in the weights);
-    ``judgements`` are the (calibrated) supervisor probabilities ``(B, K, C)``; ``labels`` the truth or None."""
+    ``judgements`` are the (calibrated) supervisor probabilities ``(B, K, C)``; ``labels`` the truth or None;
+    ``state`` what the method's ``prepare`` returned (None without one)."""
 
     logits: torch.Tensor
     target: torch.Tensor
@@ -41,13 +44,15 @@ class ClassificationBatch:
     labels: torch.Tensor | None = None
     step: int = 0
     total_steps: int = 1
+    state: Any = None
 
 
 @dataclass
 class PreferenceBatch:
     """What a preference loss may use. ``h`` is the strong model's margin for the presented pair (the DPO
     log-ratio margin, or a reward difference); ``mixed`` the mixture's margin (differentiable in the weights);
-    ``margins`` the supervisors' ``(B, K)``; ``truth`` whether the presented ``chosen`` is better, or None."""
+    ``margins`` the supervisors' ``(B, K)``; ``truth`` whether the presented ``chosen`` is better, or None;
+    ``state`` what the method's ``prepare`` returned (None without one)."""
 
     h: torch.Tensor
     mixed: torch.Tensor
@@ -57,16 +62,21 @@ class PreferenceBatch:
     variant: str = "soft"
     step: int = 0
     total_steps: int = 1
+    state: Any = None
 
 
 ClassificationLoss = Callable[[ClassificationBatch, Any], torch.Tensor]
 PreferenceLoss = Callable[[PreferenceBatch, Any], torch.Tensor]
+#: ``prepare(judgements, kind, args) -> state``, called once on the whole training set's judgements
+Prepare = Callable[[torch.Tensor, str, Any], Any]
 
 
 @dataclass(frozen=True)
 class SupervisionMethod:
     """One ``supervision=`` value. The loss functions take the batch and the trainer's config (a
-    :class:`~raven_align.core.arguments.WeightingArguments`) and return a per-example loss."""
+    :class:`~raven_align.core.arguments.WeightingArguments`) and return a per-example loss. ``prepare``, if
+    given, is called once where the trainer builds its weights, on the training judgements (``kind``
+    ``"probs"``, ``"logits"`` or ``"margins"``); what it returns reaches the losses as ``batch.state``."""
 
     name: str
     summary: str
@@ -75,6 +85,7 @@ class SupervisionMethod:
     preference: PreferenceLoss
     easy_phase: bool = False
     needs_truth: bool = False
+    prepare: Prepare | None = None
 
     @property
     def single_supervisor(self) -> bool:
@@ -86,7 +97,7 @@ _REGISTRY: dict[str, SupervisionMethod] = {}
 
 def register_method(method: SupervisionMethod, *, overwrite: bool = False) -> SupervisionMethod:
     """Add ``method`` to the registry (an error if the name is taken, unless ``overwrite``)."""
-    if method.weights not in ("learned", "uniform", "entropy", "single"):
+    if method.weights not in WEIGHT_KINDS:
         raise ValueError(f"method {method.name!r}: unknown weight kind {method.weights!r}")
     if method.name in _REGISTRY and not overwrite:
         raise ValueError(f"supervision method {method.name!r} is already registered")
@@ -145,6 +156,28 @@ def _bayes(batch: ClassificationBatch, args: Any) -> torch.Tensor:
     return evidential_loss(batch.logits, batch.judgements, args.bayes_kl_weight)
 
 
+def _fit_label_model(judgements: torch.Tensor, kind: str, args: Any) -> LabelModel:
+    return args.fit_label_model(judgements, kind)
+
+
+def _label_model_state(batch: ClassificationBatch | PreferenceBatch) -> LabelModel:
+    if batch.state is None:
+        raise ValueError("supervision='label_model' needs the label model fitted by its `prepare` hook")
+    return batch.state
+
+
+def _posterior_ce(batch: ClassificationBatch, args: Any) -> torch.Tensor:
+    posterior = _label_model_state(batch).posterior(batch.judgements.detach(), "probs")
+    return soft_cross_entropy(batch.logits, posterior.to(batch.logits.dtype))
+
+
+def _posterior_preference(batch: PreferenceBatch, args: Any) -> torch.Tensor:
+    log_post = _label_model_state(batch).posterior_logits(batch.margins.detach(), "margins")
+    return preference_loss(
+        batch.h, (log_post[:, 1] - log_post[:, 0]).to(batch.h.dtype), batch.variant, batch.beta
+    )
+
+
 def as_classification(batch: PreferenceBatch) -> ClassificationBatch:
     """A preference batch as two-class classification (class 1 = the presented ``chosen`` is better), so
     that classification baselines act on pairs."""
@@ -194,6 +227,14 @@ for _method in (
         "bayes", "evidential loss over the teachers (Cui et al.)", "uniform", _bayes, _on_pairs(_bayes)
     ),
     SupervisionMethod("select", "the supervisor best on a labelled validation slice", "single", **_MIXTURE),
+    SupervisionMethod(
+        "label_model",
+        "the label model's posterior, fitted once on the training judgements (Snorkel-style)",
+        "label_model",
+        _posterior_ce,
+        _posterior_preference,
+        prepare=_fit_label_model,
+    ),
 ):
     register_method(_method)
 
@@ -201,6 +242,7 @@ __all__ = [
     "ClassificationBatch",
     "PreferenceBatch",
     "SupervisionMethod",
+    "WEIGHT_KINDS",
     "as_classification",
     "get_method",
     "method_names",

@@ -6,6 +6,10 @@ The truth is ``y = 1[u·x > 0]`` for Gaussian ``x``. Supervisor k scores ``t_k(x
   the strong model cannot learn the error; accuracy ``1 - atan(σ_k)/π``.
 - ``"bias"`` (a systematic error from distribution shift): ``t_k = v_k·x`` with ``v_k`` at angle ``θ_k``
   from ``u`` along a feature of its own, so the error is learnable; accuracy ``1 - θ_k/π``.
+- ``"constant"`` (a degenerate supervisor that leans to one class): ``t_k = u·x + b_k``; it says class 1 on a
+  share ``Φ(b_k) = 1.5 - a_k`` of the inputs, so accuracy ``a_k = 0.5`` is a constant supervisor (``t_k = 1``).
+Noisy supervisors given the same ``groups`` id share a part ``group_correlation`` of their noise variance:
+correlated errors, which break the label model's conditional independence.
 The strong model is linear on ``x``: it can represent the truth or any biased supervisor. This module is both a test bed and the smallest
 complete reference of the training loop the trainers implement (one backward, one weight update per
 optimizer step, easy-sample phase, baselines).
@@ -50,18 +54,30 @@ def make_linear_problem(
     n_test: int = 4000,
     dim: int = 16,
     seed: int = 0,
+    groups: Sequence[int | None] | None = None,
+    group_correlation: float = 0.9,
 ) -> LinearW2SProblem:
     """Build the problem; supervisor k has accuracy ``accuracies[k]`` (in expectation), error kind
-    ``error_kinds[k]`` (default ``"noise"`` above chance, ``"bias"`` below) and sharpness ``sharpness[k]``."""
+    ``error_kinds[k]`` (default ``"noise"`` above chance, ``"bias"`` below), sharpness ``sharpness[k]`` and
+    noise group ``groups[k]`` (None: private noise)."""
     k = len(accuracies)
     kinds = (
         list(error_kinds) if error_kinds is not None else ["noise" if a > 0.5 else "bias" for a in accuracies]
     )
     for a, kind in zip(accuracies, kinds, strict=True):
-        if kind not in ("noise", "bias") or not 0.0 < a < 1.0 or (kind == "noise" and a <= 0.5):
+        if (
+            kind not in ("noise", "bias", "constant")
+            or not 0.0 < a < 1.0
+            or (kind == "noise" and a <= 0.5)
+            or (kind == "constant" and a < 0.5)
+        ):
             raise ValueError(
-                f"invalid supervisor: accuracy {a}, kind {kind!r} ('noise' needs accuracy > 0.5)"
+                f"invalid supervisor: accuracy {a}, kind {kind!r} ('noise' needs accuracy > 0.5, "
+                "'constant' >= 0.5)"
             )
+    groups = list(groups) if groups is not None else [None] * k
+    if len(groups) != k or not 0.0 <= group_correlation <= 1.0:
+        raise ValueError("groups needs one entry per supervisor and group_correlation must be in [0, 1]")
     if dim < k + 1:
         raise ValueError(f"dim must exceed the number of supervisors ({k}), got {dim}")
     sharpness = list(sharpness) if sharpness is not None else [4.0] * k
@@ -83,11 +99,30 @@ def make_linear_problem(
             for a, kind in zip(accuracies, kinds, strict=True)
         ]
     )
+    normal = torch.distributions.Normal(0.0, 1.0)
+    offsets = torch.tensor(
+        [
+            (math.inf if a == 0.5 else float(normal.icdf(torch.tensor(1.5 - a))))
+            if kind == "constant"
+            else 0.0
+            for a, kind in zip(accuracies, kinds, strict=True)
+        ]
+    )
+    ids = sorted({grp for grp in groups if grp is not None})
+    shared = torch.tensor([float(grp is not None) * group_correlation for grp in groups]).sqrt()
 
     def split(n: int):
         x = torch.randn(n, dim, generator=g)
         y = (x @ u > 0).long()
-        scores = x @ dirs.T + noise.view(1, -1) * torch.randn(n, k, generator=g)
+        eps = torch.randn(n, k, generator=g)
+        if ids:  # drawn only when asked for, so that the other problems keep their random streams
+            common = torch.randn(n, len(ids), generator=g)
+            mine = torch.stack(
+                [common[:, ids.index(grp)] if grp is not None else torch.zeros(n) for grp in groups], 1
+            )
+            eps = shared * mine + (1 - shared**2).sqrt() * eps
+        scores = x @ dirs.T + noise.view(1, -1) * eps
+        scores = torch.where(offsets.isinf(), torch.ones_like(scores), scores + offsets.nan_to_num(0.0, 0.0))
         p1 = torch.sigmoid(torch.tensor(sharpness).view(1, -1) * scores)  # (n, K)
         return x, y, torch.stack([1 - p1, p1], dim=-1)
 
@@ -116,6 +151,7 @@ def train_linear_strong(
     steps_per_epoch = math.ceil(n / batch_size)
     total = epochs * steps_per_epoch
     weights = args.build_weights(problem.names, probs, "probs")
+    state = args.method.prepare(probs, "probs", args) if args.method.prepare else None
     phase = args.build_phase(total)
     easy = easy_mask(probs, "classification")
     g = torch.Generator().manual_seed(seed)
@@ -128,7 +164,7 @@ def train_linear_strong(
             idx = order[i : i + batch_size]
             logits = model(problem.x_train[idx])
             target = weights.mix_probs(probs[idx])
-            batch = ClassificationBatch(logits, target, probs[idx], problem.y_train[idx], step, total)
+            batch = ClassificationBatch(logits, target, probs[idx], problem.y_train[idx], step, total, state)
             per_example = args.method.classification(batch, args)
             loss = masked_mean(per_example, phase.loss_mask(step, easy[idx]))
             opt.zero_grad()

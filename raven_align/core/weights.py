@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import torch
 import torch.distributed as dist
 
+from .label_model import LabelModel
 from .mixing import bernoulli_entropy, entropy, mix_logits, mix_margins, mix_probs
 
 UPDATE_RULES = ("clamp", "exponentiated")
@@ -42,6 +43,17 @@ def entropy_init(judgements: torch.Tensor, kind: str) -> torch.Tensor:
         raise ValueError(f"kind must be 'probs', 'logits' or 'margins', got {kind!r}")
     inv = 1.0 / h.clamp_min(1e-8)  # a one-hot supervisor would otherwise get infinite weight
     return inv / inv.sum()
+
+
+def label_model_init(model: LabelModel, weighting: str = "mi", floor: float = 1e-3) -> torch.Tensor:
+    """Weights from a fitted label model (:mod:`.label_model`): ∝ each supervisor's mutual information with the
+    truth (``"mi"``) or its log-likelihood ratio clipped at 0 (``"llr"``); both ≈ 0 for a constant supervisor.
+    ``floor`` keeps every entry at least that large (then renormalised), so that learned weights can still
+    grow back under the exponentiated rule, which cannot move a zero."""
+    w = model.weights(weighting).double()
+    if floor > 0:
+        w = w.clamp_min(floor)
+    return w / w.sum()
 
 
 def explicit_init(values: Sequence[float], k: int) -> torch.Tensor:

@@ -147,6 +147,7 @@ class RavenClassificationTrainer(RavenTrainerMixin, Trainer):
             step=self.state.global_step,
             total_steps=self.state.max_steps,
         )
+            state=self.raven_method_state,
         return self.args.method.classification(batch, self.args)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):

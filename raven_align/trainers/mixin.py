@@ -122,6 +122,8 @@ class RavenTrainerMixin:
 
     def _get_train_sampler(self, train_dataset=None):
         phase = self.args.build_phase(1)  # only the mode and whether a phase exists matter here
+        prepare = self.args.method.prepare  # e.g. `label_model` fits its label model here, once
+        self.raven_method_state = prepare(judgements, judgement_kind, self.args) if prepare else None
         easy = getattr(self, "raven_train_easy", None)
         if phase.mode == "order" and phase.fraction > 0 and easy is not None:
             return EasyFirstSampler(easy_first_order(easy, seed=self.args.seed), seed=self.args.seed)

@@ -113,3 +113,4 @@ def supervised_preference_loss(
         total_steps=trainer.state.max_steps,
     )
     return args.method.preference(batch, args), mixed
+        state=getattr(trainer, "raven_method_state", None),
