@@ -52,6 +52,20 @@ def find_preference_supervisors(column_names: Sequence[str]) -> list[str]:
     ]
 
 
+def unpaired_reward_columns(column_names: Sequence[str]) -> list[str]:
+    """Reward columns whose counterpart is missing (``reward_chosen__b`` without ``reward_rejected__b``)."""
+    present = set(column_names)
+    out = []
+    for c in column_names:
+        for mine, other in (
+            (REWARD_CHOSEN_PREFIX, REWARD_REJECTED_PREFIX),
+            (REWARD_REJECTED_PREFIX, REWARD_CHOSEN_PREFIX),
+        ):
+            if c.startswith(mine) and f"{other}{c[len(mine) :]}" not in present:
+                out.append(c)
+    return out
+
+
 def find_classification_supervisors(column_names: Sequence[str], prefix: str = PROBS_PREFIX) -> list[str]:
     """Supervisor names that have a judgement column ``<prefix><name>``, in column order."""
     return [c[len(prefix) :] for c in column_names if c.startswith(prefix) and len(c) > len(prefix)]
@@ -78,7 +92,14 @@ def choose_supervisors(
 
 
 def resolve_preference_supervisors(column_names: Sequence[str], requested: Sequence[str] | None) -> list[str]:
-    """The preference supervisors to train with; a clear error when columns are missing."""
+    """The preference supervisors to train with; a clear error when columns are missing or half there."""
+    unpaired = unpaired_reward_columns(column_names)
+    if unpaired:  # a supervisor silently dropped would change the mixture without a word
+        raise ValueError(
+            f"reward column(s) {unpaired} have no counterpart: every supervisor needs both "
+            f"{REWARD_CHOSEN_PREFIX}<name> and {REWARD_REJECTED_PREFIX}<name>; add the missing column or "
+            "remove these (dataset.remove_columns)"
+        )
     return choose_supervisors(
         find_preference_supervisors(column_names),
         requested,
@@ -106,9 +127,7 @@ def margins_from_dataset(dataset: Any, names: Sequence[str]) -> torch.Tensor:
     cols = []
     for name in names:
         c, r = reward_columns(name)
-        cols.append(
-            torch.tensor(dataset[c], dtype=torch.float64) - torch.tensor(dataset[r], dtype=torch.float64)
-        )
+        cols.append(_numbers(dataset, c) - _numbers(dataset, r))
     margins = torch.stack(cols, dim=1)
     bad = ~torch.isfinite(margins)
     if bool(bad.any()):
@@ -118,6 +137,48 @@ def margins_from_dataset(dataset: Any, names: Sequence[str]) -> torch.Tensor:
             f"({int(bad.sum())} values in all)"
         )
     return margins
+
+
+def _numbers(dataset: Any, column: str) -> torch.Tensor:
+    """A numeric judgement column as float64; an error naming the column for anything else (e.g. strings)."""
+    values = dataset[column]
+    try:
+        if any(isinstance(v, str | bytes) for v in values[:1]):
+            raise TypeError
+        return torch.tensor(values, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError) as e:
+        kind = type(values[0]).__name__ if len(values) else "?"
+        raise ValueError(
+            f"judgement column {column!r} must hold one number per row, got {kind} values: convert it, e.g. "
+            f"dataset.cast_column({column!r}, datasets.Value('float64'))"
+        ) from e
+
+
+def check_margins_informative(margins: torch.Tensor, names: Sequence[str]) -> list[str]:
+    """Raise when every margin is 0 (no supervisor prefers anything: nothing to learn, and the loss of a
+    ``mask`` easy phase is 0); return the supervisors whose margins are all 0 (for a warning)."""
+    zero = (margins == 0).all(dim=0)
+    if bool(zero.all()):
+        raise ValueError(
+            f"every margin of every supervisor {list(names)} is 0: the judgement columns prefer nothing (are "
+            "`chosen` and `rejected` the same, or were the rewards saved as zeros?); relabel the data"
+        )
+    return [n for n, z in zip(names, zero.tolist(), strict=True) if z]
+
+
+def truth_values(values: Sequence[Any], column: str) -> list[bool]:
+    """A truth column as booleans: ``bool`` or the numbers 0/1 only. Strings such as "yes"/"no" are refused
+    (``bool("no")`` is True), as are missing values."""
+    out = []
+    for i, v in enumerate(values):
+        if isinstance(v, bool) or (isinstance(v, int | float) and v in (0, 1)):
+            out.append(bool(v))
+            continue
+        raise ValueError(
+            f"truth column {column!r} must hold booleans or 0/1 (1: the presented `chosen` is truly better), "
+            f"got {v!r} at row {i}; map it first, e.g. dataset.map(lambda x: {{{column!r}: x[{column!r}] == 'yes'}})"
+        )
+    return out
 
 
 def probs_from_dataset(dataset: Any, names: Sequence[str], prefix: str = PROBS_PREFIX) -> torch.Tensor:
@@ -166,7 +227,7 @@ def collate_margins(examples: Sequence[dict[str, Any]], names: Sequence[str]) ->
 
 def collate_truth(examples: Sequence[dict[str, Any]], gt_column: str) -> torch.Tensor:
     """``(B,)`` booleans: whether the presented ``chosen`` is truly better."""
-    return torch.tensor([bool(ex[gt_column]) for ex in examples])
+    return torch.tensor(truth_values([ex[gt_column] for ex in examples], gt_column))
 
 
 def pop_classification_judgements(

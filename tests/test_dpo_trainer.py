@@ -266,7 +266,7 @@ def _expected_baseline_loss(method, h, mixed, margins, beta):
     log_f = torch.log(f)
     p = torch.sigmoid(mixed)
     q = torch.stack([1 - p, p], -1)
-    if method == "gt":  # no gt_column: the presented chosen is the truth
+    if method == "gt":  # the truth column says the presented chosen is better everywhere
         return -torch.log(torch.sigmoid(beta * h)).mean()
     if method in ("naive", "ens", "static", "conf"):  # conf's alpha is 0 at step 0
         return -(q * log_f).sum(-1).mean()
@@ -291,7 +291,11 @@ def _expected_baseline_loss(method, h, mixed, margins, beta):
 
 @pytest.mark.parametrize("method", ["gt", "naive", "ens", "static", "conf", "vsup", "bayes"])
 def test_every_baseline_loss_matches_its_formula(tiny_lm, sup_tokenizer_plain, tmp_path, method):
-    raven = _raven(tiny_lm, sup_tokenizer_plain, tmp_path, supervision=method, naive_supervisor="good")
+    # gt needs its truth named: here a column declaring every presented `chosen` the better response
+    truth = dict(dataset=_dataset().add_column("truth", [1] * 8), gt_column="truth") if method == "gt" else {}
+    raven = _raven(
+        tiny_lm, sup_tokenizer_plain, tmp_path, supervision=method, naive_supervisor="good", **truth
+    )
     batch = _batch(raven)
     margins = batch["raven_margins"].double()
     loss, out = raven.compute_loss(raven.model, batch, return_outputs=True)

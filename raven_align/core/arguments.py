@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -9,7 +10,7 @@ import torch
 from .easy import EASY_PHASE_MODES, EasySamplePhase
 from .label_model import ESTIMATORS, WEIGHTINGS, LabelModel, fit_label_model
 from .methods import SupervisionMethod, get_method, method_names
-from .weights import UPDATE_RULES, SupervisorWeights, label_model_init
+from .weights import UPDATE_RULES, SupervisorWeights, explicit_init, label_model_init
 
 METHODS = method_names()  # the built-in methods; see core.methods.register_method for more
 WEIGHT_OBJECTIVES = ("ce", "kl", "chance")
@@ -119,8 +120,14 @@ class WeightingArguments:
             raise ValueError(
                 f"weight_objective must be one of {WEIGHT_OBJECTIVES}, got {self.weight_objective!r}"
             )
-        if self.supervisor_lr < 0:
-            raise ValueError(f"supervisor_lr must be >= 0, got {self.supervisor_lr}")
+        for name in ("supervisor_lr", "uniform_pull", "learning_rate"):  # `nan < 0` is False: test finiteness
+            value = getattr(self, name, 0.0)
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+        if self.initial_weights:
+            explicit_init(self.initial_weights, len(self.initial_weights))  # finite, non-negative, not all 0
+        if self.supervisor_names:
+            self.validate_supervisors(list(self.supervisor_names))
         if self.supervisor_calibration not in ("none", "temperature"):
             raise ValueError(
                 f"supervisor_calibration must be none or temperature, got {self.supervisor_calibration!r}"
@@ -140,6 +147,22 @@ class WeightingArguments:
         if self.easy_phase_mode not in EASY_PHASE_MODES:
             raise ValueError(
                 f"easy_phase_mode must be one of {EASY_PHASE_MODES}, got {self.easy_phase_mode!r}"
+            )
+
+    def validate_supervisors(self, names: list[str]) -> None:
+        """Check the options that depend on the supervisors (``names``), before any tokenising or training."""
+        if self.method.single_supervisor and self.naive_supervisor not in names:
+            raise ValueError(
+                f"naive_supervisor {self.naive_supervisor!r} is not among the supervisors {names}"
+            )
+        if (
+            self.weight_init == "explicit"
+            and self.initial_weights
+            and len(self.initial_weights) != len(names)
+        ):
+            raise ValueError(
+                f"initial_weights has {len(self.initial_weights)} entries for {len(names)} supervisors {names}: "
+                "give one weight per supervisor, in this order"
             )
 
     @property

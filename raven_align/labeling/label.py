@@ -33,7 +33,8 @@ from .provenance import read_provenance, with_provenance
 
 logger = logging.getLogger(__name__)
 
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2  # 2: every file carries a checksum of its judgements
+_CHECKSUM = "__sha256__"
 
 
 def output_columns(supervisor: Supervisor) -> list[str]:
@@ -98,7 +99,13 @@ def _validate(dataset: Any, supervisors: Sequence[Supervisor], core: list[str], 
     needed = list(core) + [c for s in supervisors for c in (s.extra_columns or ())]
     missing = sorted({c for c in needed if c not in dataset.column_names})
     if missing:
-        raise ValueError(f"The dataset has no column(s) {missing}; it has {dataset.column_names}")
+        hint = ""
+        if core[0] in missing and {"chosen", "rejected"} <= set(dataset.column_names):
+            hint = (
+                " (implicit-prompt pairs: take the shared prompt out of chosen/rejected first, as TRL does, "
+                "with dataset.map(trl.data_utils.maybe_extract_prompt); `raven-align label` and the recipes do it)"
+            )
+        raise ValueError(f"The dataset has no column(s) {missing}; it has {dataset.column_names}{hint}")
     clashes = [c for s in supervisors for c in output_columns(s) if c in dataset.column_names]
     if clashes and not overwrite:
         raise ValueError(f"The dataset already has {clashes}; pass overwrite=True to relabel")
@@ -136,6 +143,36 @@ def _check_scores(name: str, task: Task, n: int, result: dict[str, np.ndarray]) 
 
 def _cache_path(root: Path, key: str) -> Path:
     return root / "labels" / key[:2] / f"{key}.npz"
+
+
+def _checksum(key: str, result: dict[str, np.ndarray]) -> str:
+    import hashlib
+
+    h = hashlib.sha256(key.encode())
+    for k in sorted(result):
+        v = np.ascontiguousarray(result[k])
+        h.update(f"{k}:{v.dtype.str}:{v.shape}".encode())
+        h.update(v.tobytes())
+    return h.hexdigest()
+
+
+def _read_cache(path: Path, key: str) -> dict[str, np.ndarray]:
+    """The judgements cached at ``path``, verified against their checksum (an edited, truncated or foreign file
+    is refused with its path; ``np.load`` never unpickles)."""
+    hint = f"delete {path} (or pass cache=False / --no-cache) to score again"
+    try:
+        with np.load(path) as z:
+            result = {k: z[k] for k in z.files}
+    except Exception as e:  # zipfile.BadZipFile, EOFError, ValueError, OSError ...
+        raise ValueError(
+            f"labelling cache file {path} is unreadable ({type(e).__name__}: {e}): {hint}"
+        ) from e
+    stored = str(result.pop(_CHECKSUM, ""))
+    if stored != _checksum(key, result):
+        raise ValueError(
+            f"labelling cache file {path} does not match its checksum (edited or corrupted): {hint}"
+        )
+    return result
 
 
 def _judge(supervisor: Supervisor, dataset: Any, task: Task, core: list[str]) -> dict[str, np.ndarray]:
@@ -205,8 +242,7 @@ def label_dataset(
         path = _cache_path(root, key)
         start = time.perf_counter()
         if cache and path.is_file():
-            with np.load(path) as z:
-                result = {k: z[k] for k in z.files}
+            result = _read_cache(path, key)
             status = "hit"
             logger.info("%s: cached judgements %s", sup.name, path)
         else:
@@ -215,7 +251,7 @@ def label_dataset(
         _check_scores(sup.name, task, len(dataset), result)
         if status == "miss":
             buf = io.BytesIO()
-            np.savez(buf, **result)
+            np.savez(buf, **result, **{_CHECKSUM: np.asarray(_checksum(key, result))})
             write_file_atomically(path, buf.getvalue())
         if task == "preference":
             c_col, r_col = reward_columns(sup.name)

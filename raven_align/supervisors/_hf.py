@@ -28,6 +28,20 @@ def resolve_revision(model_id: str, revision: str | None) -> str | None:
     return getattr(resolved, "resolved", None) or revision
 
 
+def looks_like_path(name: str) -> bool:
+    """Whether ``name`` can only be a local path (a Hub ID is ``name`` or ``org/name``)."""
+    return name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name or name.endswith("/")
+
+
+def check_model_source(name: str) -> None:
+    """A clear error for a local model path that does not exist (instead of the Hub's "Repo id must be ...")."""
+    if isinstance(name, str) and looks_like_path(name) and not Path(name).expanduser().exists():
+        raise FileNotFoundError(
+            f"model path {name!r} does not exist: give an existing model folder (with config.json) or a Hub ID "
+            "such as org/name"
+        )
+
+
 class HFModelSource:
     """A model given as a Hub id, a local folder, or an already built ``torch.nn.Module``; loaded lazily.
 
@@ -40,6 +54,8 @@ class HFModelSource:
         self, model: Any, revision: str | None, device: str | None, dtype: Any, model_kwargs: dict | None
     ):
         self.source = str(model) if isinstance(model, str | Path) else None
+        if self.source is not None:
+            check_model_source(self.source)
         self.is_local = self.source is not None and Path(self.source).exists()
         self.revision = (
             resolve_revision(self.source, revision) if self.source and not self.is_local else revision
@@ -76,15 +92,45 @@ class HFModelSource:
         # A given module keeps its dtype: changing it would change what it computes.
         return str(best_dtype(self.device)) if self.source is not None else "as-is"
 
-    def get(self, auto_class: Any = None, **kwargs: Any):
-        """The model on the chosen device and dtype (loaded from its source on first use)."""
+    def require_head(self, words: tuple[str, ...], what: str) -> None:
+        """Refuse, before any scoring, a model whose architectures (config.json) have no head of this kind
+        (``words``: e.g. ``ForSequenceClassification``): loading it would draw a random head and score noise."""
+        if self.source is None:
+            return
+        try:
+            from transformers import AutoConfig
+
+            kwargs = {"revision": self.revision} if self.revision and not self.is_local else {}
+            architectures = AutoConfig.from_pretrained(self.source, **kwargs).architectures or []
+        except Exception:  # config not reachable now: the check at load time still applies
+            return
+        if architectures and not any(w in a for a in architectures for w in words):
+            raise ValueError(
+                f"{self.source} is not a {what} (its architectures are {architectures}): its head would be "
+                f"initialised at random. Give a model with a trained {what} head (e.g. trained with "
+                "`raven-align reward`)"
+            )
+
+    def get(self, auto_class: Any = None, strict_head: bool = False, **kwargs: Any):
+        """The model on the chosen device and dtype (loaded from its source on first use; with ``strict_head`` a
+        model whose head would be newly initialised is refused)."""
         if self._loaded is None:
             model = self._model
             if model is None:
                 load_kwargs = {**kwargs, **self.model_kwargs}
                 if not self.is_local and self.revision:
                     load_kwargs["revision"] = self.revision
+                if strict_head:
+                    load_kwargs["output_loading_info"] = True
                 model = auto_class.from_pretrained(self.source, **load_kwargs)
+                model, info = model if strict_head else (model, {})
+                base = getattr(model, "base_model_prefix", "")
+                new = [k for k in info.get("missing_keys", []) if not (base and k.startswith(base))]
+                if new:
+                    raise ValueError(
+                        f"{self.source} has no trained weights for {sorted(new)}: the head would be random. Give "
+                        f"a model saved as {auto_class.__name__}"
+                    )
             dtype = self.dtype or (best_dtype(self.device) if self.source is not None else None)
             self._loaded = model.to(self.device) if dtype is None else model.to(self.device, dtype=dtype)
         return self._loaded

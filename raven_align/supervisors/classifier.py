@@ -47,6 +47,7 @@ class ClassifierSupervisor(Supervisor):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.src = HFModelSource(model, revision, device, dtype, model_kwargs)
+        self.src.require_head(("Classification",), "classifier")
         if modality == "auto":
             modality = self._guess_modality(model, processor)
         if modality not in ("text", "image", "tensor"):
@@ -155,7 +156,7 @@ class ClassifierSupervisor(Supervisor):
                 if self.modality == "text"
                 else AutoModelForImageClassification
             )
-        model = self.src.get(auto)
+        model = self.src.get(auto, strict_head=auto is not None)
         if self.modality == "text":
             ensure_pad_token(self.processor, model)
             lengths = [len(t) for t in inputs]  # characters: a cheap proxy that avoids tokenizing twice

@@ -85,6 +85,7 @@ class RewardModelSupervisor(Supervisor):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.src = HFModelSource(model, revision, device, dtype, model_kwargs)
+        self.src.require_head(("ForSequenceClassification", "Reward"), "sequence-classification reward model")
         self.tokenizer = load_tokenizer(tokenizer, model, self.src.revision)
         if self.tokenizer is None:
             raise ValueError("RewardModelSupervisor needs a tokenizer when the model is given as an object")
@@ -131,7 +132,7 @@ class RewardModelSupervisor(Supervisor):
                     self.max_length,
                 )
             ids = [s[: self.max_length] for s in ids]
-        model = self.src.get(AutoModelForSequenceClassification, num_labels=1)
+        model = self.src.get(AutoModelForSequenceClassification, strict_head=True, num_labels=1)
         ensure_pad_token(self.tokenizer, model)
         rewards = np.empty(len(ids), dtype=np.float64)
         bar = tqdm(

@@ -79,6 +79,7 @@ class RavenClassificationTrainer(RavenTrainerMixin, Trainer):
             raise ValueError("`train_dataset` is required")
         columns = list(train_dataset.column_names)
         names = resolve_classification_supervisors(columns, args.supervisor_names, args.supervisor_prefix)
+        args.validate_supervisors(names)
         if args.supervision == "gt" and args.label_column not in columns:
             raise ValueError(
                 f"supervision='gt' needs the label column {args.label_column!r} in the train dataset"
@@ -146,8 +147,8 @@ class RavenClassificationTrainer(RavenTrainerMixin, Trainer):
             labels=labels,
             step=self.state.global_step,
             total_steps=self.state.max_steps,
-        )
             state=self.raven_method_state,
+        )
         return self.args.method.classification(batch, self.args)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):

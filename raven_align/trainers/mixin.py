@@ -100,7 +100,13 @@ class RavenTrainerMixin:
         ``train_easy`` marks the unanimous training examples (for the `order` phase), ``keep_columns`` the
         judgement columns ``remove_unused_columns`` must keep, ``supervisor_info`` the identities in the card.
         """
+        if getattr(self.args, "hub_token", None):
+            # A token kept in the args is pickled into training_args.bin, which a push uploads: move it where
+            # huggingface_hub reads it at every call (the repository was already created with it).
+            os.environ["HF_TOKEN"], self.args.hub_token = self.args.hub_token, None
         self.raven_weights = self.args.build_weights(names, judgements, judgement_kind)
+        prepare = self.args.method.prepare  # e.g. `label_model` fits its label model here, once
+        self.raven_method_state = prepare(judgements, judgement_kind, self.args) if prepare else None
         self.raven_phase = self.args.build_phase(0)  # sized in on_train_begin, when max_steps is known
         self.raven_last_grad = torch.zeros(len(names))
         self.raven_supervisor_info = dict(supervisor_info or {})
@@ -122,8 +128,6 @@ class RavenTrainerMixin:
 
     def _get_train_sampler(self, train_dataset=None):
         phase = self.args.build_phase(1)  # only the mode and whether a phase exists matter here
-        prepare = self.args.method.prepare  # e.g. `label_model` fits its label model here, once
-        self.raven_method_state = prepare(judgements, judgement_kind, self.args) if prepare else None
         easy = getattr(self, "raven_train_easy", None)
         if phase.mode == "order" and phase.fraction > 0 and easy is not None:
             return EasyFirstSampler(easy_first_order(easy, seed=self.args.seed), seed=self.args.seed)

@@ -8,6 +8,7 @@ weak supervision nobody knows which one is truly better, and the loss orients pa
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,10 +19,12 @@ from trl.trainer.reward_trainer import DataCollatorForPreference as RewardDataCo
 from ..columns import (
     GT_KEY,
     MARGINS_KEY,
+    check_margins_informative,
     collate_margins,
     collate_truth,
     margins_from_dataset,
     resolve_preference_supervisors,
+    truth_values,
 )
 from ..core import PreferenceBatch, easy_mask, margin_scales
 
@@ -84,9 +87,25 @@ def prepare_supervision(train_dataset, args) -> PreferenceSupervision:
         raise ValueError("`train_dataset` is required")
     columns = list(train_dataset.column_names)
     names = resolve_preference_supervisors(columns, args.supervisor_names)
+    args.validate_supervisors(names)
     if args.gt_column and args.gt_column not in columns:
         raise ValueError(f"gt_column {args.gt_column!r} is not a column of the training dataset")
+    if args.gt_column:
+        truth_values(train_dataset[args.gt_column], args.gt_column)  # refuse "yes"/"no" strings now
+    elif args.method.needs_truth:  # with judgement columns the presented order carries no truth
+        raise ValueError(
+            f"supervision={args.supervision!r} needs gt_column: these pairs have judgement columns, so their "
+            "presented order carries no truth; pass gt_column=<a column true where the presented `chosen` is "
+            "better> (e.g. gt_column='gt_label')"
+        )
     margins = margins_from_dataset(train_dataset, names)
+    silent = check_margins_informative(margins, names)
+    if silent:
+        warnings.warn(
+            f"supervisor(s) {silent} give a margin of 0 on every pair: they prefer nothing and only dilute the "
+            "mixture; check their labelling or leave them out (supervisor_names)",
+            stacklevel=3,
+        )
     scales = margin_scales(margins, args.margin_normalization)
     margins = (margins / scales).float()
     return PreferenceSupervision(names, margins, scales.float(), easy_mask(margins, "preference"))
@@ -111,6 +130,6 @@ def supervised_preference_loss(
         variant=variant,
         step=trainer.state.global_step,
         total_steps=trainer.state.max_steps,
+        state=getattr(trainer, "raven_method_state", None),
     )
     return args.method.preference(batch, args), mixed
-        state=getattr(trainer, "raven_method_state", None),
