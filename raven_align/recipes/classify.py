@@ -19,12 +19,13 @@ from transformers import PrinterCallback
 
 from ..columns import probs_column
 from ..core.measures import accuracy, agreement
-from ..labeling import label_dataset
 from ..trainers.classification import RavenClassificationConfig, RavenClassificationTrainer
+from .classification.given import build_given, given_columns, label_set, normalize_supervisors
 from .classification.partition import Source, materialize, partition
 from .classification.strong import build_strong_model, prepare_inputs, text_features
 from .classification.weak import train_weak_supervisor
 from .data import load_data, train_test
+from .outputs import check_output_dir
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +40,10 @@ class W2SArguments:
 
     dataset: str = field(
         default="embedded:reviews",
-        metadata={"help": "Hub ID, local `datasets` folder, or embedded:reviews / embedded:digits."},
+        metadata={
+            "help": "Hub ID, save_to_disk folder, folder of data files or one file, or embedded:reviews / "
+            "embedded:digits."
+        },
     )
     dataset_config: str | None = field(default=None, metadata={"help": "Hub dataset configuration name."})
     train_split: str = "train"
@@ -57,7 +61,9 @@ class W2SArguments:
     supervisors: dict | str | None = field(
         default=None,
         metadata={
-            "help": "Mapping name -> {kind: logreg|nb|vader, domains: [...], corruption: {...}, C, scale} (YAML or JSON)."
+            "help": "Weak supervisors, YAML or JSON: name -> {kind: logreg|nb|static|vader, domains: [...], "
+            "corruption: {...}, C, scale} (trained here on source domains), or name -> a spec: "
+            "classifier:ID_OR_PATH (text or image), column:COL (class probabilities), callable:MODULE:FUNCTION."
         },
     )
     ood_domains: list[str] | None = field(
@@ -97,15 +103,17 @@ class W2SArguments:
     num_threads: int = field(
         default=1, metadata={"help": "torch threads (1 is fastest for probe-sized models)."}
     )
+    overwrite_output_dir: bool = field(default=False, metadata={"help": "Allow a non-empty output_dir."})
 
     def __post_init__(self):
-        self.supervisors = _json(self.supervisors) or {}
+        self.supervisors = normalize_supervisors(self.supervisors)
         self.methods = _json(self.methods) or {"gt": {"supervision": "gt"}, "raven": {}}
         self.ood_corruption = _json(self.ood_corruption) or None
-        if not self.supervisors:
-            raise ValueError("give at least one supervisor in `supervisors`")
         if "ood" in self.scenarios and not self.ood_domains:
             raise ValueError("the ood scenario needs `ood_domains`")
+        if "id" in self.scenarios and not any(s.get("domains") for s in self.supervisors.values()):
+            raise ValueError("the id scenario needs a supervisor with source `domains` (or scenarios: [ood])")
+        self.method_table(list(self.supervisors))  # an unknown --only method fails now, not after training
 
     def method_table(self, names: list[str]) -> dict[str, dict]:
         table = dict(self.methods)
@@ -127,9 +135,12 @@ def _weak_sources(args: W2SArguments) -> dict[str, Source]:
 def run_recipe(args: W2SArguments, base: RavenClassificationConfig) -> dict:
     """Run everything; returns (and writes to ``base.output_dir/results.json``) the per-run results."""
     torch.set_num_threads(args.num_threads)
+    # resuming continues the runs inside this output_dir (each from its own last checkpoint)
+    check_output_dir(base.output_dir, args.overwrite_output_dir, bool(base.resume_from_checkpoint) or None)
+    data = load_data(args.dataset, task="classification", config=args.dataset_config)
+    num_classes, class_names, given = _check_task(args, base, data)
     out = Path(base.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    data = load_data(args.dataset, task="classification", config=args.dataset_config)
     runs: list[dict] = []
     supervisors_info: list[dict] = []
     for seed in args.seeds:
@@ -141,10 +152,6 @@ def run_recipe(args: W2SArguments, base: RavenClassificationConfig) -> dict:
             seed=seed,
         )
         feats = _features(args, train, test)
-        num_classes = (
-            args.num_classes
-            or int(max(max(train[args.dataset_label_column]), max(test[args.dataset_label_column]))) + 1
-        )
         part = partition(
             np.asarray(train[args.domain_column]),
             np.asarray(test[args.domain_column]),
@@ -156,10 +163,10 @@ def run_recipe(args: W2SArguments, base: RavenClassificationConfig) -> dict:
             args.max_train,
             args.max_test,
         )
-        sups = _train_supervisors(args, train, part, num_classes, seed)
+        sups = _train_supervisors(args, train, part, num_classes, seed, given)
         names = [s.name for s in sups]
         for scenario in args.scenarios:
-            sets = _labelled_sets(args, train, test, feats, part, scenario, sups, seed)
+            sets = _labelled_sets(args, train, test, feats, part, scenario, sups, seed, num_classes)
             info = _supervisor_metrics(sets, names)
             supervisors_info.append({"seed": seed, "scenario": scenario, **info})
             for method, overrides in args.method_table(names).items():
@@ -191,6 +198,37 @@ def run_recipe(args: W2SArguments, base: RavenClassificationConfig) -> dict:
     return results
 
 
+def _check_task(args: W2SArguments, base: RavenClassificationConfig, data) -> tuple[int, list | None, dict]:
+    """The task's classes, the spec supervisors built and checked against them, and every method's settings,
+    all before any weak model trains."""
+    splits = [data] if hasattr(data, "features") else list(data.values())
+    label = args.dataset_label_column
+    feature = splits[0].features.get(label)
+    if feature is None:
+        raise ValueError(f"the dataset has no label column {label!r} (it has {splits[0].column_names})")
+    num_classes = args.num_classes or int(max(max(s[label]) for s in splits)) + 1
+    names = getattr(feature, "names", None)
+    given = build_given(
+        args.supervisors,
+        splits[0].column_names,
+        splits[0][0],
+        num_classes,
+        names,
+        batch_size=32,
+        max_length=args.max_length,
+    )
+    sup_names = list(args.supervisors)
+    for method, overrides in args.method_table(sup_names).items():
+        overrides = dict(overrides)
+        if overrides.get("supervision") == "select":
+            overrides["naive_supervisor"] = sup_names[0]
+        try:
+            dataclasses.replace(base, supervisor_names=sup_names, **overrides)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"method {method!r} has invalid settings {overrides}: {e}") from e
+    return num_classes, names, given
+
+
 def _features(args: W2SArguments, train, test) -> tuple[np.ndarray | None, np.ndarray | None]:
     if args.strong_model != "probe":
         return None, None
@@ -213,12 +251,16 @@ def _mat(args: W2SArguments, data, parts, seed: int, features=None):
         args.channels,
         seed,
         features,
+        keep=given_columns(args.supervisors),
     )
 
 
-def _train_supervisors(args: W2SArguments, train, part, num_classes: int, seed: int) -> list:
+def _train_supervisors(args: W2SArguments, train, part, num_classes: int, seed: int, given: dict) -> list:
     sups = []
     for name, spec in args.supervisors.items():
+        if name in given:  # given by spec: nothing to train
+            sups.append(given[name])
+            continue
         src = Source(list(spec.get("domains", [])), spec.get("corruption"))
         rows = part.weak[name]
         ds = _mat(args, train, [(src, rows)], seed) if len(rows) else None
@@ -240,7 +282,7 @@ def _train_supervisors(args: W2SArguments, train, part, num_classes: int, seed: 
     return sups
 
 
-def _labelled_sets(args, train, test, feats, part, scenario: str, sups, seed: int) -> dict:
+def _labelled_sets(args, train, test, feats, part, scenario: str, sups, seed: int, num_classes: int) -> dict:
     """train / val / test of a scenario, each labelled by every supervisor (cached by the labeller)."""
     train_ds = _mat(args, train, part.train[scenario], seed, feats[0])
     test_ds = _mat(args, test, part.test[scenario], seed + 7919, feats[1])
@@ -248,9 +290,8 @@ def _labelled_sets(args, train, test, feats, part, scenario: str, sups, seed: in
         train_ds.select(range(args.val_size)),
         train_ds.select(range(args.val_size, len(train_ds))),
     )
-    column = "text" if args.modality == "text" else "pixel_values"
     return {
-        k: label_dataset(ds, sups, task="classification", input_column=column, show_progress=False)
+        k: label_set(ds, sups, args.modality, num_classes)
         for k, ds in (("train", train_ds), ("val", val_ds), ("test", test_ds))
     }
 

@@ -1,8 +1,13 @@
-"""The one data loader of every recipe: an ``embedded:`` name, a ``save_to_disk`` folder, a folder of data files,
-a single data file, or a Hub dataset ID; then train/test splits by one rule.
+"""The one data loader of every recipe: an ``embedded:`` name, a ``save_to_disk`` folder, a folder of data files
+(JSON/JSONL/CSV/Parquet, what ``datasets.load_dataset(path)`` reads), a single data file, or a Hub dataset ID; then
+train/test splits by one rule.
 
 Split rule: a dataset with a test split keeps it; one with only a train split (or a bare ``Dataset``) is cut
 with a seeded ``test_size``. Subsamples are seeded shuffles (:func:`subsample`).
+
+Preference pairs may come in TRL's standard, conversational or implicit-prompt form (only ``chosen``/``rejected``
+transcripts that share their start, as in ``Anthropic/hh-rlhf``): :func:`standardize_preferences` takes the
+prompt out with TRL's own ``maybe_extract_prompt``.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ import hashlib
 from pathlib import Path
 from typing import Any, Literal
 
+from ..columns import truth_values
+from .caches import verify_checksums, write_checksums
 from .embedded import embedded_key, load_embedded_data
 
 #: file suffix -> the ``datasets`` builder that reads it
@@ -34,17 +41,57 @@ def load_data(
 
     if embedded_key(name) is not None:
         return load_embedded_data(name, task, **embedded_kwargs)
-    path = Path(name)
-    if path.is_dir():
-        if (path / "dataset_dict.json").is_file() or (path / "dataset_info.json").is_file():
-            return datasets.load_from_disk(str(path))
-        return datasets.load_dataset(str(path), config, data_dir=data_dir)
-    if path.is_file():
-        builder = DATA_FILE_BUILDERS.get(path.suffix)
-        if builder is None:
-            raise ValueError(f"unsupported data file {path}: use one of {sorted(DATA_FILE_BUILDERS)}")
-        return datasets.load_dataset(builder, data_files=str(path))
+    path = Path(name).expanduser()
+    try:
+        if path.is_dir():
+            if (path / "dataset_dict.json").is_file() or (path / "dataset_info.json").is_file():
+                return datasets.load_from_disk(str(path))
+            return datasets.load_dataset(str(path), config, data_dir=data_dir)
+        if path.is_file():
+            builder = DATA_FILE_BUILDERS.get(_suffix(path))
+            if builder is None:
+                raise ValueError(f"unsupported data file {path}: use one of {sorted(DATA_FILE_BUILDERS)}")
+            if path.stat().st_size == 0:
+                raise ValueError(f"data file {path} is empty")
+            return datasets.load_dataset(builder, data_files=str(path))
+    except (StopIteration, ValueError) as e:  # how `datasets` reports a file without rows
+        if isinstance(e, ValueError) and "corresponds to no data" not in str(e):
+            raise
+        raise ValueError(f"{name} has no rows: is a data file empty?") from e
+    if _suffix(path) in DATA_FILE_BUILDERS or name.startswith((".", "/", "~")) or name.count("/") > 1:
+        raise FileNotFoundError(f"data file or folder {name!r} does not exist (nor is it a Hub dataset ID)")
     return datasets.load_dataset(name, config, data_dir=data_dir)
+
+
+def _suffix(path: Path) -> str:
+    """``.jsonl`` for ``x.jsonl`` and ``x.jsonl.gz`` (compressed files are read as they are)."""
+    suffixes = [s for s in path.suffixes if s not in (".gz", ".bz2", ".xz", ".zst")]
+    return suffixes[-1] if suffixes else ""
+
+
+def standardize_preferences(dataset: Any, name: str = "the dataset") -> Any:
+    """Pairs in TRL's explicit-prompt form (``prompt``, ``chosen``, ``rejected``; standard or conversational).
+
+    Implicit-prompt pairs get their shared start moved to ``prompt`` by TRL's ``maybe_extract_prompt`` (what
+    ``DPOTrainer`` does); other forms are refused here, before any labelling.
+    """
+    from trl.data_utils import is_conversational, maybe_extract_prompt
+
+    missing = [c for c in ("chosen", "rejected") if c not in dataset.column_names]
+    if missing:
+        raise ValueError(
+            f"{name} is not preference data: no column(s) {missing} (it has {dataset.column_names}); pairs need "
+            "`chosen` and `rejected`, and `prompt` unless both responses start with it (as in Anthropic/hh-rlhf)"
+        )
+    if len(dataset) == 0:
+        raise ValueError(f"{name} has no pairs")
+    first = dataset[0]
+    conversational = is_conversational({"chosen": first["chosen"]})
+    if "prompt" not in dataset.column_names or conversational != is_conversational(
+        {"prompt": first["prompt"]}
+    ):
+        dataset = dataset.map(maybe_extract_prompt, desc="Extracting the shared prompt (TRL)")
+    return dataset
 
 
 def train_test(
@@ -61,6 +108,13 @@ def train_test(
         if test_split in data:
             return data[train_split], data[test_split]
         train = data[train_split]
+    if len(train) == 0:
+        raise ValueError(f"the {train_split!r} split of the dataset is empty")
+    if not (0 < test_size < 1 or (float(test_size).is_integer() and 1 <= test_size < len(train))):
+        raise ValueError(
+            f"test_size must be a fraction in (0, 1) or a number of rows below {len(train)}, got {test_size}"
+        )
+    test_size = int(test_size) if test_size >= 1 else test_size  # a count may come as 4.0 from the CLI
     parts = train.train_test_split(test_size=test_size, seed=seed)
     return parts["train"], parts["test"]
 
@@ -78,7 +132,7 @@ def truth_of(dataset: Any, gt_column: str | None) -> list[bool]:
         return [True] * len(dataset)
     if gt_column not in dataset.column_names:
         raise ValueError(f"truth column {gt_column!r} is missing (columns: {dataset.column_names})")
-    return [bool(v) for v in dataset[gt_column]]
+    return truth_values(dataset[gt_column], gt_column)
 
 
 def persist_dataset(dataset: Any, kind: str = "labelled") -> Any:
@@ -93,9 +147,15 @@ def persist_dataset(dataset: Any, kind: str = "labelled") -> Any:
     from ..labeling import column_hash
 
     key = hashlib.sha256(
-        repr([(c, column_hash(dataset, c)) for c in dataset.column_names]).encode()
+        repr(["v2", *((c, column_hash(dataset, c)) for c in dataset.column_names)]).encode()
     ).hexdigest()[:24]
-    path = build_dir_atomically(cache_root() / kind / key, lambda tmp: dataset.save_to_disk(str(tmp)))
+
+    def build(tmp: Path) -> None:
+        dataset.save_to_disk(str(tmp))
+        write_checksums(tmp)
+
+    path = build_dir_atomically(cache_root() / kind / key, build)
+    verify_checksums(path)  # an edited or truncated copy is refused before anything reads it
     loaded = datasets.load_from_disk(str(path))
     loaded.info.description = dataset.info.description  # provenance travels in the description
     return loaded
@@ -135,4 +195,7 @@ def load_preference_splits(
     )
     if embedded_key(name) is None:
         train, test = subsample(train, max_train, seed), subsample(test, max_test, seed)
-    return {"train": train, "test": test}
+    return {
+        "train": standardize_preferences(train, f"the train split of {name}"),
+        "test": standardize_preferences(test, f"the test split of {name}"),
+    }

@@ -23,9 +23,11 @@ from trl import ModelConfig, TrlParser, get_peft_config, get_quantization_config
 from ..labeling import label_dataset
 from ..trainers import RavenDPOConfig, RavenDPOTrainer
 from ..trainers.preference_eval import preference_margins, preference_report
+from .caches import read_margins, write_margins
+from .checks import check_checkpoint_supervisors, check_model_source, resolve_checkpoint, spec_list
 from .data import load_preference_splits, persist_dataset, truth_of
 from .embedded import model_init_kwargs, resolve_model
-from .outputs import check_hub_access, check_output_dir
+from .outputs import check_output_dir, hold_push, push_outputs
 from .preference_report import add_pgr, results_markdown, split_results
 
 
@@ -34,7 +36,8 @@ class PreferenceRecipeArguments:
     dataset_name: str = field(
         default="embedded:rotten_tomatoes",
         metadata={
-            "help": "Target pairs: `embedded:<domain>`, a Hub ID or a local DatasetDict folder (train/test splits)."
+            "help": "Target pairs: `embedded:<domain>`, a Hub ID, a save_to_disk folder, a folder of "
+            "JSON/JSONL/CSV/Parquet files or one such file; TRL's standard, conversational or implicit-prompt form."
         },
     )
     dataset_config: str | None = field(default=None, metadata={"help": "Hub dataset config name."})
@@ -51,6 +54,9 @@ class PreferenceRecipeArguments:
         metadata={
             "help": "Supervisor specs (see `raven-align label --help`); `embedded` = the default movie supervisors."
         },
+    )
+    test_size: float = field(
+        default=0.2, metadata={"help": "Held-out share (or count) of data with a train split only (seeded)."}
     )
     max_train_pairs: int | None = field(
         default=None, metadata={"help": "Seeded subsample of the train pairs."}
@@ -72,6 +78,13 @@ class PreferenceRecipeArguments:
     overwrite_output_dir: bool = field(default=False, metadata={"help": "Allow a non-empty output_dir."})
     dry_run: bool = field(default=False, metadata={"help": "Parse, validate and build, but do not train."})
 
+    def __post_init__(self):
+        self.supervisors = spec_list(self.supervisors)  # YAML `supervisors: vader` is one spec
+        if not self.supervisors:
+            raise ValueError(
+                "give at least one supervisor spec in `supervisors` (see `raven-align label --help`)"
+            )
+
 
 def _truth(dataset, args: PreferenceRecipeArguments) -> list[bool]:
     """The truth of held-out pairs: the truth column if the data has one, else TRL's chosen-is-better."""
@@ -87,6 +100,14 @@ def _reference_cache(dataset, trainer) -> str | None:
     return os.path.join(
         os.path.dirname(dataset.cache_files[0]["filename"]), f"raven_ref_margins-{model_hash}.json"
     )
+
+
+def check_supervisors(training_args: RavenDPOConfig, names: list[str], checkpoint: str | None) -> None:
+    """The options that depend on the supervisors, and the checkpoint's supervisors, before any labelling."""
+    names = list(training_args.supervisor_names or names)
+    training_args.validate_supervisors(names)
+    if checkpoint:
+        check_checkpoint_supervisors(checkpoint, names)
 
 
 def build_supervisors(args: PreferenceRecipeArguments) -> list:
@@ -113,9 +134,11 @@ def run(
 ) -> dict:
     """Label, train, evaluate and save; returns the results written to ``results.json``."""
     start = time.perf_counter()
-    resuming = bool(training_args.resume_from_checkpoint)
-    check_output_dir(training_args.output_dir, script_args.overwrite_output_dir, resuming)
-    check_hub_access(training_args.push_to_hub, training_args.hub_model_id)
+    checkpoint = resolve_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
+    resuming = checkpoint is not None
+    check_output_dir(training_args.output_dir, script_args.overwrite_output_dir, checkpoint)
+    held_push = hold_push(training_args)  # checks Hub access now; pushes once the outputs are written
+    check_model_source(model_args.model_name_or_path)
 
     # 1. data and weak judgements (cached: a rerun scores nothing)
     seed = training_args.data_seed if training_args.data_seed is not None else training_args.seed
@@ -123,6 +146,7 @@ def run(
         max_train=script_args.max_train_pairs,
         max_test=script_args.max_eval_pairs,
         max_chars=script_args.max_chars,
+        test_size=script_args.test_size,
         seed=seed,
     )
     target = load_preference_splits(
@@ -137,6 +161,7 @@ def run(
             script_args.id_dataset_name, data_dir=script_args.id_dataset_data_dir, **load
         )["test"]
     supervisors = build_supervisors(script_args)
+    check_supervisors(training_args, [s.name for s in supervisors], checkpoint)  # before any scoring
     train = persist_dataset(label_dataset(target["train"], supervisors))
     splits = {k: persist_dataset(label_dataset(v, supervisors)) for k, v in splits.items()}
     labelling_seconds = time.perf_counter() - start
@@ -171,9 +196,8 @@ def run(
             cache = _reference_cache(ds, trainer)
             if reference is not None:
                 ref = reference[name][0]["reference"]
-            elif cache and os.path.isfile(cache) and not resuming:
-                with open(cache) as f:
-                    ref = json.load(f)
+            elif cache and not resuming and (cached := read_margins(cache, len(ds))) is not None:
+                ref = cached  # verified against its checksum
             else:
                 ref = None if resuming else "policy"
             if isinstance(ref, list) and reference is None:  # before training, from the cache
@@ -187,8 +211,7 @@ def run(
                     reference=ref,
                 )
             if cache and not os.path.isfile(cache):
-                with open(cache, "w") as f:
-                    json.dump(margins["reference"], f)
+                write_margins(cache, margins["reference"])
             out[name] = (margins, preference_report(margins, _truth(ds, script_args)))
         return out
 
@@ -196,7 +219,7 @@ def run(
     before = evaluate("before", None)
     eval_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
-    train_output = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    train_output = trainer.train(resume_from_checkpoint=checkpoint)
     train_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
     after = evaluate("after", before)
@@ -251,14 +274,7 @@ def run(
         title = f"RAVEN DPO: {model_args.model_name_or_path} on {script_args.dataset_name}"
         with open(os.path.join(out, "results.md"), "w") as f:
             f.write(results_markdown(results, title))
-    if training_args.push_to_hub:
-        try:
-            trainer.push_to_hub(dataset_name=script_args.dataset_name)
-        except Exception as e:  # network or permission errors: the local outputs above are complete
-            raise RuntimeError(
-                f"pushing to {training_args.hub_model_id} failed ({e}); the adapter, card and results are saved "
-                f"in {out}: push them later with `hf upload {training_args.hub_model_id} {out}`"
-            ) from e
+    push_outputs(trainer, held_push, out, dataset_name=script_args.dataset_name)
     return results
 
 

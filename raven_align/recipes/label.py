@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from .specs import SPEC_HELP, build_supervisor
@@ -28,6 +32,26 @@ def load_input(args: argparse.Namespace) -> Any:
     return data
 
 
+def save_replacing(labeled: Any, output_dir: str, save: Any) -> None:
+    """Save into a fresh sibling folder, then swap it in: an earlier set (even the input itself) is replaced
+    only once the new one is complete."""
+    final = Path(output_dir).resolve()
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.new-", dir=final.parent))
+    try:
+        save(labeled, tmp)
+        if final.exists():
+            old = final.with_name(f".{final.name}.old-{os.getpid()}")
+            os.rename(final, old)
+            os.rename(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 def run_label(args: argparse.Namespace) -> int:
     """Entry point of ``raven-align label``."""
     from datasets import DatasetDict
@@ -39,9 +63,17 @@ def run_label(args: argparse.Namespace) -> int:
         read_provenance,
         save_labeled,
     )
+    from .outputs import check_hub_access
 
     if not args.output_dir and not args.push_to_hub:
         raise SystemExit("raven-align label: give --output-dir and/or --push-to-hub")
+    if args.output_dir and os.path.exists(args.output_dir) and os.listdir(args.output_dir):
+        if not args.overwrite_output_dir:
+            raise FileExistsError(
+                f"--output-dir {args.output_dir} is not empty: pass --overwrite-output-dir to replace it, or "
+                "choose another folder"
+            )
+    check_hub_access(bool(args.push_to_hub), args.push_to_hub)  # before any scoring
     supervisors = [
         build_supervisor(
             spec,
@@ -55,6 +87,16 @@ def run_label(args: argparse.Namespace) -> int:
         for spec in args.supervisor
     ]
     data = load_input(args)
+    if supervisors[0].task == "preference" and (args.prompt_column, args.chosen_column) == (
+        "prompt",
+        "chosen",
+    ):
+        from .data import standardize_preferences
+
+        if isinstance(data, DatasetDict):  # implicit-prompt pairs get their prompt as TRL takes it out
+            data = DatasetDict({k: standardize_preferences(v, f"split {k!r}") for k, v in data.items()})
+        else:
+            data = standardize_preferences(data)
     kwargs = {
         "task": args.task,
         "prompt_column": args.prompt_column,
@@ -69,7 +111,7 @@ def run_label(args: argparse.Namespace) -> int:
         data, supervisors, **kwargs
     )
     if args.output_dir:
-        save_labeled(labeled, args.output_dir)
+        save_replacing(labeled, args.output_dir, save_labeled)
         print(f"saved to {args.output_dir}", file=sys.stderr)
     if args.push_to_hub:
         push_labeled_to_hub(labeled, args.push_to_hub, private=args.private)
@@ -98,7 +140,9 @@ def add_label_subcommand(subparsers: Any) -> argparse.ArgumentParser:
     )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument(
-        "--dataset", help="folder from save_to_disk, a .json/.jsonl/.csv/.parquet file, or a Hub id"
+        "--dataset",
+        help="a save_to_disk folder, a folder of .json/.jsonl/.csv/.parquet files, one such file, or a Hub id; "
+        "implicit-prompt pairs (chosen/rejected only) get their prompt extracted as TRL does",
     )
     src.add_argument(
         "--asset",
@@ -126,6 +170,9 @@ def add_label_subcommand(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--no-cache", action="store_true")
     p.add_argument("--overwrite", action="store_true", help="replace existing judgement columns")
     p.add_argument("--output-dir", help="save_to_disk folder (with raven_provenance.json)")
+    p.add_argument(
+        "--overwrite-output-dir", action="store_true", help="replace a non-empty --output-dir (once labelled)"
+    )
     p.add_argument("--push-to-hub", metavar="REPO_ID")
     p.add_argument("--private", action="store_true")
     p.set_defaults(func=run_label)

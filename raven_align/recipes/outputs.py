@@ -1,21 +1,33 @@
-"""Output safety (never overwrite a user's results) and Hub access checks, done before any work."""
+"""Output safety (never overwrite a user's results) and Hub access checks, done before any work; the push at the
+end, after every local output is written."""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 
-def check_output_dir(path: str, overwrite: bool, resuming: bool) -> None:
-    """Refuse to start in a non-empty output directory unless asked to overwrite or resuming from it."""
-    if os.path.isdir(path) and os.listdir(path) and not (overwrite or resuming):
-        raise FileExistsError(
-            f"output_dir {path!r} is not empty: pass --overwrite_output_dir true to reuse it, or "
-            "--resume_from_checkpoint to continue a run"
-        )
+def _inside(path: str, folder: str) -> bool:
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return os.path.commonpath([path, folder]) == folder
 
 
-def check_hub_access(push_to_hub: bool, hub_model_id: str | None) -> None:
-    """Fail before training when a push is asked for but cannot happen."""
+def check_output_dir(path: str, overwrite: bool, checkpoint: str | bool | None = None) -> None:
+    """Refuse to start in a non-empty output directory unless asked to overwrite it, or resuming from a checkpoint
+    that lives in it (a checkpoint elsewhere does not make another run's outputs yours to replace)."""
+    if not (os.path.isdir(path) and os.listdir(path)) or overwrite:
+        return
+    if checkpoint is True or (isinstance(checkpoint, str) and _inside(checkpoint, path)):
+        return
+    where = f" (the checkpoint {checkpoint} is not inside it)" if checkpoint else ""
+    raise FileExistsError(
+        f"output_dir {path!r} is not empty{where}: pass --overwrite_output_dir true to reuse it, choose another "
+        "--output_dir, or --resume_from_checkpoint with a checkpoint of this run"
+    )
+
+
+def check_hub_access(push_to_hub: bool | str | None, hub_model_id: str | None) -> None:
+    """Fail before any work when a push is asked for but cannot happen."""
     if not push_to_hub:
         return
     from huggingface_hub import get_token
@@ -29,3 +41,37 @@ def check_hub_access(push_to_hub: bool, hub_model_id: str | None) -> None:
             "push_to_hub is set but no Hugging Face token was found: run `hf auth login` or set "
             "HF_TOKEN, or drop push_to_hub"
         )
+
+
+@dataclass
+class HeldPush:
+    """A push asked for in the training arguments, held back until the local outputs are complete."""
+
+    hub_model_id: str
+
+
+def hold_push(training_args) -> HeldPush | None:
+    """Check Hub access now, then take the push out of ``training_args``: the Trainer then pushes nothing during
+    training or ``save_model`` (where a network error would stop the run before results.json), and a
+    ``--hub_token`` moves to ``HF_TOKEN`` (where huggingface_hub reads it) instead of being saved with the args."""
+    if training_args.hub_token:
+        os.environ["HF_TOKEN"], training_args.hub_token = training_args.hub_token, None
+    check_hub_access(training_args.push_to_hub, training_args.hub_model_id)
+    if not training_args.push_to_hub:
+        return None
+    training_args.push_to_hub = False
+    return HeldPush(training_args.hub_model_id)
+
+
+def push_outputs(trainer, held: HeldPush | None, output_dir: str, **card_kwargs) -> None:
+    """Push the output folder (model, card, results) to the Hub, or say how to push it later."""
+    if held is None:
+        return
+    trainer.args.hub_model_id = held.hub_model_id
+    try:
+        trainer.push_to_hub(**card_kwargs)
+    except Exception as e:  # network or permission errors: the local outputs are complete
+        raise RuntimeError(
+            f"pushing to {held.hub_model_id} failed ({type(e).__name__}: {e}); the model, card and results are "
+            f"saved in {output_dir}: push them later with `hf upload {held.hub_model_id} {output_dir}`"
+        ) from e

@@ -48,6 +48,9 @@ class RewardScriptArguments(ScriptArguments):
     n_test: int | None = field(default=None, metadata={"help": "At most this many test pairs per domain."})
     max_chars: int | None = field(default=None, metadata={"help": "Embedded domains: drop longer reviews."})
     pairs_seed: int = field(default=0, metadata={"help": "Split, pairing, orientation and subsampling seed."})
+    test_size: float = field(
+        default=0.2, metadata={"help": "Held-out share (or count) of data with a train split only (seeded)."}
+    )
     supervisors: list[str] | None = field(
         default=None,
         metadata={
@@ -64,6 +67,13 @@ class RewardScriptArguments(ScriptArguments):
         default=None,
         metadata={"help": "torch.set_num_threads (1 is fastest for MiniLM on a shared 2-core CPU)."},
     )
+    overwrite_output_dir: bool = field(default=False, metadata={"help": "Allow a non-empty output_dir."})
+
+    def __post_init__(self):
+        from .checks import spec_list
+
+        if self.supervisors is not None:
+            self.supervisors = spec_list(self.supervisors)  # YAML `supervisors: vader` is one spec
 
 
 def load_reward_data(args: RewardScriptArguments, weak: bool) -> tuple[Any, dict[str, Any]]:
@@ -90,6 +100,7 @@ def load_reward_data(args: RewardScriptArguments, weak: bool) -> tuple[Any, dict
         max_chars=args.max_chars,
         seed=args.pairs_seed,
         orientation="random" if weak else "truth",
+        test_size=args.test_size,
         train_split=args.dataset_train_split,
         test_split=args.dataset_test_split,
     )
@@ -200,16 +211,29 @@ def supervisor_accuracy(labelled: dict[str, Any], names: list[str]) -> dict[str,
 
 
 def label_splits(
-    train: Any, tests: dict[str, Any], specs: list[str], args: RewardScriptArguments, max_length: int | None
+    train: Any,
+    tests: dict[str, Any],
+    specs: list[str],
+    args: RewardScriptArguments,
+    max_length: int | None,
+    training_args: Any = None,
 ) -> tuple[Any, dict[str, Any], list[dict]]:
     """Label the training pairs and the test pairs (to report the supervisors' accuracies) with the supervisors
-    of ``specs``; returns (labelled train, labelled tests, the supervisors' provenance entries)."""
+    of ``specs``; returns (labelled train, labelled tests, the supervisors' provenance entries). The options of
+    ``training_args`` that depend on the supervisors are checked before any scoring."""
     from ..labeling import label_dataset, read_provenance
     from .specs import build_supervisor
 
     supervisors = [
         build_supervisor(s, batch_size=args.label_batch_size, max_length=max_length) for s in specs
     ]
+    if training_args is not None:
+        from .checks import check_checkpoint_supervisors
+
+        names = list(training_args.supervisor_names or [s.name for s in supervisors])
+        training_args.validate_supervisors(names)
+        if training_args.resume_from_checkpoint:
+            check_checkpoint_supervisors(training_args.resume_from_checkpoint, names)
     kw = {"cache": args.label_cache, "show_progress": True}
     labelled_train = label_dataset(train, supervisors, **kw)
     labelled_tests = {t: label_dataset(ds, supervisors, **kw) for t, ds in tests.items()}
@@ -239,6 +263,10 @@ def run_reward_modeling(
     script_args: RewardScriptArguments, training_args: Any, model_args: Any, save: bool = True
 ) -> dict[str, Any]:
     """Load, (label,) train, save, evaluate; returns the results written to ``results.json``/``results.md``."""
+    from ..columns import JUDGEMENT_PREFIXES
+    from .checks import check_model_source, resolve_checkpoint
+    from .outputs import check_output_dir, hold_push, push_outputs
+
     specs = list(script_args.supervisors or [])
     gt = training_args.supervision == "gt"
     if not gt and not specs:
@@ -246,14 +274,22 @@ def run_reward_modeling(
             f"supervision={training_args.supervision!r} learns from weak supervisors: give "
             "--supervisors (e.g. embedded:vader); for plain reward modelling pass --supervision gt"
         )
+    checkpoint = resolve_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
+    check_output_dir(training_args.output_dir, script_args.overwrite_output_dir, checkpoint)
+    training_args.resume_from_checkpoint = checkpoint
+    held_push = hold_push(training_args)
+    check_model_source(model_args.model_name_or_path)
     train, tests = load_reward_data(script_args, weak=not gt)
     sup_acc, provenance = {}, []
     if specs:
         with training_args.main_process_first(desc="labelling"):  # the others then read the labelling cache
             train, labelled, provenance = label_splits(
-                train, tests, specs, script_args, training_args.max_length
+                train, tests, specs, script_args, training_args.max_length, training_args
             )
         sup_acc = supervisor_accuracy(labelled, [e["name"] for e in provenance])
+    if gt and not training_args.gt_column:
+        # Plain reward modelling on truth-ordered pairs: the judgements were only needed for the report.
+        train = train.remove_columns([c for c in train.column_names if c.startswith(JUDGEMENT_PREFIXES)])
     start = time.perf_counter()
     trainer = fit_reward_model(train, training_args, model_args)
     seconds = time.perf_counter() - start
@@ -299,6 +335,8 @@ def run_reward_modeling(
         }
         write_results(results, training_args.output_dir)
     trainer.accelerator.wait_for_everyone()
+    if save:
+        push_outputs(trainer, held_push, training_args.output_dir)
     return results
 
 

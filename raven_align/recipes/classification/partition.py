@@ -115,14 +115,16 @@ def materialize(
     channels: int = 1,
     seed: int = 0,
     features: np.ndarray | None = None,
+    keep: list[str] | tuple[str, ...] = (),
 ):
     """A ``Dataset`` with ``text`` (or ``pixel_values``), ``label``, ``domain`` (and ``features`` when given,
-    row-aligned with ``data``) for the given (source, rows) parts; corruptions are applied here."""
+    row-aligned with ``data``, and the columns ``keep`` of ``data``) for the given (source, rows) parts;
+    corruptions are applied here."""
     from datasets import Dataset
 
     from .images import corrupt, to_tensor
 
-    cols: dict[str, list] = {"label": [], "domain": []}
+    cols: dict[str, list] = {"label": [], "domain": [], **{c: [] for c in keep}}
     inputs: list = []
     feats: list = []
     for i, (src, idx) in enumerate(parts):
@@ -130,6 +132,8 @@ def materialize(
         rows = data.select(idx.tolist())
         cols["label"] += [int(v) for v in rows[label_column]]
         cols["domain"] += [src.name] * len(idx)
+        for c in keep:
+            cols[c] += list(rows[c])
         if modality == "text":
             if src.corruption:
                 raise ValueError("corruptions apply to images only")
