@@ -398,17 +398,12 @@ class _Payload:
 
 
 def test_pickle_payload_in_checkpoint_is_not_run(tmp_path, no_labelling):
-    from raven_align.trainers.mixin import RavenTrainerMixin
-
     marker = tmp_path / "payload-ran"
     ckpt = _checkpoint(tmp_path, {"names": _Payload(marker)})
     data = _jsonl(tmp_path / "p.jsonl", PAIRS)
-    with pytest.raises(ValueError, match="cannot read the supervisor weights"):
+    with pytest.raises(ValueError, match="cannot read the supervisor weights.*Weights only load failed"):
         _dpo(tmp_path, "--resume_from_checkpoint", str(ckpt), data=data)
-    with pytest.raises(Exception, match="Weights only load failed"):  # the trainers' own resume path
-        trainer = SimpleNamespace(raven_weights=SimpleNamespace(load_state_dict=lambda state: None))
-        RavenTrainerMixin.load_raven_state(trainer, str(ckpt))
-    assert not marker.exists()
+    assert not marker.exists()  # the trainers' own resume reads it with weights_only=True too (row 29)
 
 
 def test_every_torch_load_is_weights_only():
