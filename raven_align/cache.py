@@ -1,7 +1,10 @@
-"""The user cache directory shared by the assets (converted models) and the labelling cache."""
+"""The user cache directory shared by the assets (converted models) and the labelling cache; atomic writes, and
+array files that carry a checksum of their content (refused with their path when edited or truncated)."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import shutil
 import tempfile
@@ -54,3 +57,41 @@ def write_file_atomically(path: Path, data: bytes) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+_CHECKSUM = "__sha256__"
+
+
+def _checksum(key: str, arrays: dict) -> str:
+    h = hashlib.sha256(key.encode())
+    for name in sorted(arrays):
+        value = arrays[name]
+        h.update(f"{name}:{value.dtype.str}:{value.shape}".encode())
+        h.update(value.tobytes())
+    return h.hexdigest()
+
+
+def save_checked_arrays(path: Path, key: str, arrays: dict) -> None:
+    """Write ``arrays`` (numpy) to ``path`` (``.npz``, atomically) with a checksum of ``key`` and their content."""
+    import numpy as np
+
+    arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
+    buf = io.BytesIO()
+    np.savez(buf, **arrays, **{_CHECKSUM: np.asarray(_checksum(key, arrays))})
+    write_file_atomically(path, buf.getvalue())
+
+
+def load_checked_arrays(path: Path, key: str, hint: str) -> dict:
+    """The arrays saved by :func:`save_checked_arrays`, verified (``np.load`` never unpickles); an edited,
+    truncated or foreign file raises ``ValueError`` with its path and ``hint`` (how to recompute)."""
+    import numpy as np
+
+    try:
+        with np.load(path) as z:
+            arrays = {k: z[k] for k in z.files}
+    except Exception as e:  # zipfile.BadZipFile, EOFError, ValueError, OSError ...
+        raise ValueError(f"cache file {path} is unreadable ({type(e).__name__}: {e}): {hint}") from e
+    stored = str(arrays.pop(_CHECKSUM, ""))
+    if stored != _checksum(key, arrays):
+        raise ValueError(f"cache file {path} does not match its checksum (edited or corrupted): {hint}")
+    return arrays

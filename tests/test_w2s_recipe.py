@@ -202,7 +202,7 @@ def test_text_embeddings_are_mean_pooled_normalised_and_cached(tmp_path):
             [model(**tokenizer(t, return_tensors="pt")).last_hidden_state[0].mean(0) for t in texts]
         )
     torch.testing.assert_close(torch.from_numpy(emb), F.normalize(manual, dim=-1), atol=1e-5, rtol=0)
-    assert len(list((tmp_path / "cache" / "features").rglob("*.npy"))) == 1
+    assert len(list((tmp_path / "cache" / "features").rglob("*.npz"))) == 1
     again = text_embeddings(texts, tmp_path / "enc", cache_dir=tmp_path / "cache", show_progress=False)
     assert np.array_equal(emb, again)
 

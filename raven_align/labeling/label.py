@@ -15,7 +15,6 @@ recomputes. Provenance (supervisor identities, settings, raven_align version, ti
 
 from __future__ import annotations
 
-import io
 import logging
 import pickle
 import time
@@ -26,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from ..cache import cache_root, write_file_atomically
+from ..cache import cache_root, load_checked_arrays, save_checked_arrays
 from ..columns import JUDGEMENT_PREFIXES, TRUTH_COLUMNS, probs_column, reward_columns
 from ..supervisors.base import Supervisor, Task, sha256_json
 from .provenance import read_provenance, with_provenance
@@ -34,7 +33,6 @@ from .provenance import read_provenance, with_provenance
 logger = logging.getLogger(__name__)
 
 _CACHE_FORMAT = 2  # 2: every file carries a checksum of its judgements
-_CHECKSUM = "__sha256__"
 
 
 def output_columns(supervisor: Supervisor) -> list[str]:
@@ -145,34 +143,9 @@ def _cache_path(root: Path, key: str) -> Path:
     return root / "labels" / key[:2] / f"{key}.npz"
 
 
-def _checksum(key: str, result: dict[str, np.ndarray]) -> str:
-    import hashlib
-
-    h = hashlib.sha256(key.encode())
-    for k in sorted(result):
-        v = np.ascontiguousarray(result[k])
-        h.update(f"{k}:{v.dtype.str}:{v.shape}".encode())
-        h.update(v.tobytes())
-    return h.hexdigest()
-
-
 def _read_cache(path: Path, key: str) -> dict[str, np.ndarray]:
-    """The judgements cached at ``path``, verified against their checksum (an edited, truncated or foreign file
-    is refused with its path; ``np.load`` never unpickles)."""
-    hint = f"delete {path} (or pass cache=False / --no-cache) to score again"
-    try:
-        with np.load(path) as z:
-            result = {k: z[k] for k in z.files}
-    except Exception as e:  # zipfile.BadZipFile, EOFError, ValueError, OSError ...
-        raise ValueError(
-            f"labelling cache file {path} is unreadable ({type(e).__name__}: {e}): {hint}"
-        ) from e
-    stored = str(result.pop(_CHECKSUM, ""))
-    if stored != _checksum(key, result):
-        raise ValueError(
-            f"labelling cache file {path} does not match its checksum (edited or corrupted): {hint}"
-        )
-    return result
+    """The judgements cached at ``path``, verified against their checksum."""
+    return load_checked_arrays(path, key, f"delete {path} (or pass cache=False / --no-cache) to score again")
 
 
 def _judge(supervisor: Supervisor, dataset: Any, task: Task, core: list[str]) -> dict[str, np.ndarray]:
@@ -250,9 +223,7 @@ def label_dataset(
             status = "miss" if cache else "disabled"
         _check_scores(sup.name, task, len(dataset), result)
         if status == "miss":
-            buf = io.BytesIO()
-            np.savez(buf, **result, **{_CHECKSUM: np.asarray(_checksum(key, result))})
-            write_file_atomically(path, buf.getvalue())
+            save_checked_arrays(path, key, result)
         if task == "preference":
             c_col, r_col = reward_columns(sup.name)
             new_columns[c_col] = (result["chosen"].tolist(), Value("float64"))

@@ -8,13 +8,12 @@ under ``<cache>/features/``, keyed by the model's file hashes, the texts and the
 from __future__ import annotations
 
 import hashlib
-import io
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from ...cache import cache_root, write_file_atomically
+from ...cache import cache_root, load_checked_arrays, save_checked_arrays
 from ...supervisors.base import hash_local_model, sha256_json
 
 
@@ -53,14 +52,12 @@ def text_embeddings(
             "max_length": max_length,
         }
     )
-    path = Path(cache_dir or cache_root()) / "features" / key[:2] / f"{key}.npy"
-    if cache and path.is_file():
-        return np.load(path)
+    path = Path(cache_dir or cache_root()) / "features" / key[:2] / f"{key}.npz"
+    if cache and path.is_file():  # verified against its checksum; an edited or truncated file is refused
+        return load_checked_arrays(path, key, f"delete {path} (or pass cache=False) to embed again")["x"]
     out = _embed(texts, model_path, batch_size, max_length, show_progress)
     if cache:
-        buf = io.BytesIO()
-        np.save(buf, out)
-        write_file_atomically(path, buf.getvalue())
+        save_checked_arrays(path, key, {"x": out})
     return out
 
 
