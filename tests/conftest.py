@@ -6,59 +6,19 @@ Fixtures from the supervisors/labelling work are prefixed ``sup_``.
 from __future__ import annotations
 
 import pytest
-
-SUP_SENTENCES = [
-    "Write a short review of the movie Alien.",
-    "A tense, beautifully made thriller that still holds up.",
-    "Dull, slow and far too long; I left halfway through.",
-    "The tea tastes great and arrived quickly.",
-    "Awful taste, stale and overpriced. Do not buy.",
-    "This medication helped my migraines a lot.",
-    "Terrible side effects, I stopped after a week.",
-    "good bad great awful fine poor excellent boring",
-]
-SUP_CHAT_TEMPLATE = (
-    "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}</s>{% endfor %}"
-    "{% if add_generation_prompt %}<|assistant|>{% endif %}"
-)
-
-
-def _sup_train_tokenizer(chat_template: str | None):
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    specials = ["<unk>", "<pad>", "<s>", "</s>", "<|user|>", "<|assistant|>", "<|system|>"]
-    tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.train_from_iterator(
-        SUP_SENTENCES * 4,
-        trainers.BpeTrainer(
-            vocab_size=300, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
-        ),
-    )
-    tok.post_processor = processors.TemplateProcessing(
-        single="<s> $A", special_tokens=[("<s>", tok.token_to_id("<s>"))]
-    )
-    from tokenizers import decoders
-
-    tok.decoder = decoders.ByteLevel()
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>", pad_token="<pad>"
-    )
-    fast.chat_template = chat_template
-    return fast
+from tiny_models import SUP_CHAT_TEMPLATE, train_tokenizer
 
 
 @pytest.fixture(scope="session")
 def sup_tokenizer():
     """A byte-level BPE tokenizer (vocab 300) with a pad token and a chat template."""
-    return _sup_train_tokenizer(SUP_CHAT_TEMPLATE)
+    return train_tokenizer(SUP_CHAT_TEMPLATE)
 
 
 @pytest.fixture(scope="session")
 def sup_tokenizer_plain():
     """The same tokenizer without a chat template."""
-    return _sup_train_tokenizer(None)
+    return train_tokenizer(None)
 
 
 def _sup_llama_config(tokenizer, **kwargs):

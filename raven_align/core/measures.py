@@ -98,3 +98,40 @@ def agreement(strong, mixture) -> float:
     if s.ndim == 2:
         return float((s.argmax(-1) == m.argmax(-1)).mean())
     return float((np.sign(s) == np.sign(m)).mean())
+
+
+def bootstrap_interval(
+    values, statistic=np.mean, num_samples: int = 1000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``statistic`` over the rows of ``values`` (resampled with replacement,
+    seeded). Pass paired data as one array of per-item differences or indicators, so the pairs stay together."""
+    v = _np(values).astype(np.float64)
+    if v.shape[0] == 0:
+        raise ValueError("a bootstrap interval of an empty sample is undefined")
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, v.shape[0], size=(num_samples, v.shape[0]))
+    stats = np.array([statistic(v[i]) for i in idx])
+    alpha = (1 - level) / 2
+    return float(np.quantile(stats, alpha)), float(np.quantile(stats, 1 - alpha))
+
+
+def with_interval(values, statistic=np.mean, **kwargs) -> dict[str, float]:
+    """``{"mean": statistic(values), "low": ..., "high": ...}`` with a bootstrap 95% interval."""
+    low, high = bootstrap_interval(values, statistic, **kwargs)
+    return {"mean": float(statistic(_np(values).astype(np.float64))), "low": low, "high": high}
+
+
+def win_indicators(a, b) -> np.ndarray:
+    """Per-item wins of ``a`` over ``b`` (1, ties 0.5, 0): their mean is ``a``'s win rate against ``b``."""
+    a, b = _np(a).astype(np.float64), _np(b).astype(np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"paired scores must have the same shape, got {a.shape} and {b.shape}")
+    return (a > b) + 0.5 * (a == b)
+
+
+def preference_hits(margins, a_preferred=None) -> np.ndarray:
+    """Per-pair correctness of ``margins`` (1, ties 0.5, 0): their mean is :func:`preference_accuracy`."""
+    m = _np(margins).astype(np.float64)
+    truth = np.ones_like(m, dtype=bool) if a_preferred is None else _np(a_preferred).astype(bool)
+    signed = np.where(truth, m, -m)
+    return (signed > 0) + 0.5 * (signed == 0)

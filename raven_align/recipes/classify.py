@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 from transformers import PrinterCallback
+from transformers.trainer_utils import get_last_checkpoint
 
 from ..columns import probs_column
 from ..core.measures import accuracy, agreement
@@ -194,7 +195,8 @@ def run_recipe(args: W2SArguments, base: RavenClassificationConfig) -> dict:
         "runs": runs,
         "recipe": dataclasses.asdict(args),
     }
-    (out / "results.json").write_text(json.dumps(results, indent=1, default=float))
+    if base.process_index == 0:  # every process trains the same runs; one writes
+        (out / "results.json").write_text(json.dumps(results, indent=1, default=float))
     return results
 
 
@@ -317,7 +319,12 @@ def _supervisor_metrics(sets: dict, names: list[str]) -> dict:
 def _train_strong(args, base, sets, names, num_classes, seed, scenario, method, overrides) -> dict:
     run_dir = Path(base.output_dir) / "runs" / f"{scenario}-{method.replace(':', '_')}-seed{seed}"
     config = dataclasses.replace(
-        base, output_dir=str(run_dir), seed=seed, supervisor_names=names, **overrides
+        base,
+        output_dir=str(run_dir),
+        seed=seed,
+        supervisor_names=names,
+        resume_from_checkpoint=None,
+        **overrides,
     )
     num_features = len(sets["train"][0]["features"]) if "features" in sets["train"].column_names else None
     model, processor = build_strong_model(
@@ -338,7 +345,11 @@ def _train_strong(args, base, sets, names, num_classes, seed, scenario, method, 
     )
     trainer = RavenClassificationTrainer(model, config, train_dataset=train_ds, processing_class=processor)
     trainer.remove_callback(PrinterCallback)  # one summary line per run is logged instead
-    trainer.train()
+    # --resume_from_checkpoint (any value) resumes every run from the last checkpoint in its own folder, if any
+    checkpoint = (
+        get_last_checkpoint(str(run_dir)) if base.resume_from_checkpoint and run_dir.is_dir() else None
+    )
+    trainer.train(resume_from_checkpoint=checkpoint)
     test_logits = torch.as_tensor(trainer.predict(test_ds).predictions)
     train_logits = torch.as_tensor(trainer.predict(train_ds).predictions)
     val_logits = torch.as_tensor(trainer.predict(val_ds).predictions)
@@ -382,10 +393,9 @@ def main(argv: list[str] | None = None) -> dict:
     logging.basicConfig(format="%(message)s", level=logging.WARNING)
     hf_logging.set_verbosity_error()
     results = run_recipe(recipe, training)
-    title = f"Weak-to-strong {recipe.modality} classification: {recipe.dataset}"
-    report = write_report(results, training.output_dir, title=title)
-    if training.process_index == 0:
-        print(report)
+    if training.process_index == 0:  # one report, one print
+        title = f"Weak-to-strong {recipe.modality} classification: {recipe.dataset}"
+        print(write_report(results, training.output_dir, title=title))
     return results
 
 

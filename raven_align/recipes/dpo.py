@@ -17,16 +17,18 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 
+from accelerate.utils import gather_object
 from transformers import set_seed
 from trl import ModelConfig, TrlParser, get_peft_config, get_quantization_config
 
-from ..labeling import label_dataset
+from ..labeling import label_dataset, read_provenance
 from ..trainers import RavenDPOConfig, RavenDPOTrainer
 from ..trainers.preference_eval import preference_margins, preference_report
 from .caches import read_margins, write_margins
 from .checks import check_checkpoint_supervisors, check_model_source, resolve_checkpoint, spec_list
 from .data import load_preference_splits, persist_dataset, truth_of
 from .embedded import model_init_kwargs, resolve_model
+from .generation_eval import GenerationEvaluation
 from .outputs import check_output_dir, hold_push, push_outputs
 from .preference_report import add_pgr, results_markdown, split_results
 
@@ -75,6 +77,29 @@ class PreferenceRecipeArguments:
     ceiling_results: str | None = field(
         default=None, metadata={"help": "results.json of a `gt` run with the same settings, for PGR."}
     )
+    evaluate_generations: bool = field(
+        default=False,
+        metadata={
+            "help": "Sample completions of held-out prompts before and after training and score them with "
+            "`gold_model` (gold reward, win rate, KL(π‖π_ref), each with a bootstrap 95%% interval)."
+        },
+    )
+    gold_model: str | None = field(
+        default=None,
+        metadata={
+            "help": "The gold reward model (an oracle trained on the target's truth, never a supervisor): "
+            "`embedded:gold_rm`, a Hub ID or a folder of a sequence-classification reward model."
+        },
+    )
+    num_eval_prompts: int = field(
+        default=64, metadata={"help": "Held-out prompts to sample completions for."}
+    )
+    max_new_tokens: int = field(default=32, metadata={"help": "Tokens sampled per completion."})
+    generation_temperature: float = field(
+        default=1.0, metadata={"help": "Sampling temperature (1: exact KL)."}
+    )
+    generation_top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling mass (1: exact KL)."})
+    generation_batch_size: int = field(default=16, metadata={"help": "Prompts sampled together (KV cache)."})
     overwrite_output_dir: bool = field(default=False, metadata={"help": "Allow a non-empty output_dir."})
     dry_run: bool = field(default=False, metadata={"help": "Parse, validate and build, but do not train."})
 
@@ -100,6 +125,11 @@ def _reference_cache(dataset, trainer) -> str | None:
     return os.path.join(
         os.path.dirname(dataset.cache_files[0]["filename"]), f"raven_ref_margins-{model_hash}.json"
     )
+
+
+def _cache_status(dataset) -> dict[str, str]:
+    """How each supervisor's judgements of ``dataset`` were obtained in this process (``hit``: from the cache)."""
+    return {e["name"]: e["cache"] for e in (read_provenance(dataset) or {}).get("supervisors", [])}
 
 
 def check_supervisors(training_args: RavenDPOConfig, names: list[str], checkpoint: str | None) -> None:
@@ -135,7 +165,6 @@ def run(
     """Label, train, evaluate and save; returns the results written to ``results.json``."""
     start = time.perf_counter()
     checkpoint = resolve_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
-    resuming = checkpoint is not None
     check_output_dir(training_args.output_dir, script_args.overwrite_output_dir, checkpoint)
     held_push = hold_push(training_args)  # checks Hub access now; pushes once the outputs are written
     check_model_source(model_args.model_name_or_path)
@@ -160,12 +189,21 @@ def run(
         splits["in_distribution"] = load_preference_splits(
             script_args.id_dataset_name, data_dir=script_args.id_dataset_data_dir, **load
         )["test"]
-    supervisors = build_supervisors(script_args)
-    check_supervisors(training_args, [s.name for s in supervisors], checkpoint)  # before any scoring
-    train = persist_dataset(label_dataset(target["train"], supervisors))
-    splits = {k: persist_dataset(label_dataset(v, supervisors)) for k, v in splits.items()}
+    generations = None
+    if script_args.evaluate_generations:  # the gold model is built (or trained once) before any labelling
+        with training_args.main_process_first(desc="gold model"):
+            generations = GenerationEvaluation(
+                script_args, splits["target"], _truth(splits["target"], script_args), seed
+            )
+    # The main process builds the supervisors and labels first; the others then read the labelling cache.
+    with training_args.main_process_first(desc="labelling"):
+        supervisors = build_supervisors(script_args)
+        check_supervisors(training_args, [s.name for s in supervisors], checkpoint)  # before any scoring
+        train = persist_dataset(label_dataset(target["train"], supervisors))
+        splits = {k: persist_dataset(label_dataset(v, supervisors)) for k, v in splits.items()}
     labelling_seconds = time.perf_counter() - start
     del supervisors  # no weak model stays in memory while the strong model trains
+    labelling = {"train": _cache_status(train), **{k: _cache_status(v) for k, v in splits.items()}}
 
     # 2. the strong model and the trainer
     set_seed(training_args.seed)  # the LoRA initialisation, hence the reference-cache key, is reproducible
@@ -193,13 +231,14 @@ def run(
         for name, ds in splits.items():
             # The reference never changes: score it once per data and model (cached on disk next to the
             # data), and before training it *is* the policy.
+            # (Resuming loads the checkpoint inside train(): before it, the policy is still the reference.)
             cache = _reference_cache(ds, trainer)
             if reference is not None:
                 ref = reference[name][0]["reference"]
-            elif cache and not resuming and (cached := read_margins(cache, len(ds))) is not None:
+            elif cache and (cached := read_margins(cache, len(ds))) is not None:
                 ref = cached  # verified against its checksum
             else:
-                ref = None if resuming else "policy"
+                ref = "policy"
             if isinstance(ref, list) and reference is None:  # before training, from the cache
                 margins = {"policy": ref, "reference": ref, "h": [0.0] * len(ref)}
             else:
@@ -210,7 +249,7 @@ def run(
                     desc=f"Evaluating {name} ({tag})",
                     reference=ref,
                 )
-            if cache and not os.path.isfile(cache):
+            if cache and not os.path.isfile(cache) and trainer.accelerator.is_main_process:
                 write_margins(cache, margins["reference"])
             out[name] = (margins, preference_report(margins, _truth(ds, script_args)))
         return out
@@ -218,6 +257,8 @@ def run(
     t0 = time.perf_counter()
     before = evaluate("before", None)
     eval_seconds = time.perf_counter() - t0
+    if generations is not None and trainer.accelerator.is_main_process:
+        generations.sample_reference(trainer)  # before training, the policy is the reference
     t0 = time.perf_counter()
     train_output = trainer.train(resume_from_checkpoint=checkpoint)
     train_seconds = time.perf_counter() - t0
@@ -266,6 +307,14 @@ def run(
         "steps": steps,
         "seconds_per_step": train_seconds / max(steps, 1),
         "train_loss": train_output.training_loss,
+    }
+    if generations is not None and trainer.accelerator.is_main_process:
+        results["generations"] = generations.evaluate(trainer)
+        results["timing"]["generation_seconds"] = results["generations"]["seconds"]
+    # every process's labelling-cache status (the main process scores, the others read its cache) and world size
+    results["processes"] = {
+        "world_size": training_args.world_size,
+        "labelling_cache": gather_object([labelling]),
     }
     out = training_args.output_dir
     if trainer.accelerator.is_main_process:

@@ -77,6 +77,17 @@ EMBEDDED_REWARD_MODELS: dict[str, EmbeddedRewardModel] = {
         summary="MiniLM reward model, Amazon same-sentiment pairs (longer preferred)",
     ),
 }
+#: Oracle evaluators: trained on the *target's* ground truth, so never a supervisor (the recipes refuse them as
+#: one). ``gold_rm`` scores generations for the movie target: 1,000 Rotten Tomatoes training pairs (fresh
+#: preferred), the 140-character reviews of the DPO recipe, so its training movies exclude the recipe's test movies.
+EMBEDDED_GOLD_MODELS: dict[str, EmbeddedRewardModel] = {
+    "gold_rm": EmbeddedRewardModel(
+        "rotten_tomatoes",
+        n_train=1000,
+        max_chars=140,
+        summary="MiniLM gold reward model, Rotten Tomatoes pairs (fresh preferred): an oracle for evaluation",
+    ),
+}
 EMBEDDED_HEURISTICS = ("vader", "length")
 #: The default set, in this order (``length`` is available by name but not part of it).
 DEFAULT_SUPERVISORS = ("amazon_food_rm", "drugs_com_rm", "vader", "verbosity_rm")
@@ -94,9 +105,16 @@ def cache_key(name: str, data: Any) -> str:
     from ..labeling.label import column_hash
     from ..supervisors.base import sha256_json
 
-    spec = EMBEDDED_REWARD_MODELS[name]
+    spec = _spec(name)
     content = {c: column_hash(data, c) for c in ("prompt", "chosen", "rejected")}
     return sha256_json({"name": name, "spec": asdict(spec), "data": content, "versions": _versions()})
+
+
+def _spec(name: str) -> EmbeddedRewardModel:
+    known = {**EMBEDDED_REWARD_MODELS, **EMBEDDED_GOLD_MODELS}
+    if name not in known:
+        raise ValueError(f"Unknown embedded reward model {name!r}; choose from {sorted(known)}")
+    return known[name]
 
 
 def _train(spec: EmbeddedRewardModel, data: Any, output_dir: Path) -> dict[str, Any]:
@@ -129,11 +147,7 @@ def _train(spec: EmbeddedRewardModel, data: Any, output_dir: Path) -> dict[str, 
 
 def embedded_reward_model_path(name: str, cache_dir: str | Path | None = None) -> Path:
     """The folder of the embedded reward model ``name``, trained (with a message and a progress bar) if needed."""
-    if name not in EMBEDDED_REWARD_MODELS:
-        raise ValueError(
-            f"Unknown embedded reward model {name!r}; choose from {sorted(EMBEDDED_REWARD_MODELS)}"
-        )
-    spec = EMBEDDED_REWARD_MODELS[name]
+    spec = _spec(name)
     data = spec.load_pairs("train")
     key = cache_key(name, data)
     final = Path(cache_dir or cache_root()) / "models" / "embedded" / f"{name}-{key[:16]}"
@@ -184,6 +198,11 @@ def embedded_supervisor(
     if key in EMBEDDED_HEURISTICS:
         fn = vader_reward if key == "vader" else length_reward
         return CallableSupervisor(fn, name=name or key, show_progress=show_progress)
+    if key in EMBEDDED_GOLD_MODELS:
+        raise ValueError(
+            f"{key!r} is the gold evaluator, trained on the target's ground truth: it can never be a supervisor "
+            "(use it as the recipe's gold_model)"
+        )
     if key not in EMBEDDED_REWARD_MODELS:
         raise ValueError(
             f"Unknown embedded supervisor {key!r}; choose from "

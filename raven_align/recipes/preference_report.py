@@ -6,9 +6,16 @@ import math
 
 import torch
 
-from ..core.measures import agreement, pgr, preference_accuracy, weight_accuracy_correlation
+from ..columns import margins_from_dataset
+from ..core.measures import (
+    agreement,
+    pgr,
+    preference_accuracy,
+    preference_hits,
+    weight_accuracy_correlation,
+    with_interval,
+)
 from ..reporting import markdown_table
-from ..trainers.preference import margins_from_dataset
 
 
 def split_results(
@@ -38,6 +45,15 @@ def split_results(
             [weights[n] for n in names], [sup_acc[n] for n in names]
         ),
         "strong_mixture_agreement": agreement(torch.tensor(strong_h), mixed),
+        # bootstrap 95% interval over the pairs, and the pairs' hits (1 right, 0.5 tie, 0 wrong) for pooled intervals
+        "implicit_reward_accuracy_interval": with_interval(preference_hits(strong_h, truth)),
+        "per_pair_hits": preference_hits(strong_h, truth).tolist(),
+        # misfit: how often the trained model's preference disagrees with each supervisor and with the mixture
+        "misfit": {
+            **{n: 1 - agreement(torch.tensor(strong_h), margins[:, k]) for k, n in enumerate(names)},
+            "mixture": 1 - agreement(torch.tensor(strong_h), mixed),
+        },
+        "gain_over_mixture": strong_after["implicit_reward_accuracy"] - preference_accuracy(mixed, truth),
     }
 
 
@@ -80,7 +96,9 @@ def results_markdown(results: dict, title: str) -> str:
             },
             {
                 "model": "strong, after (implicit reward)",
-                "preference accuracy": r["strong_after"]["implicit_reward_accuracy"],
+                "preference accuracy": _interval(r["implicit_reward_accuracy_interval"])
+                if "implicit_reward_accuracy_interval" in r
+                else r["strong_after"]["implicit_reward_accuracy"],
                 "weight": "",
             },
             {
@@ -95,10 +113,51 @@ def results_markdown(results: dict, title: str) -> str:
             f"\nweight–accuracy Spearman ρ = {r['weight_accuracy_spearman']:.3f}; strong–mixture agreement "
             f"{r['strong_mixture_agreement']:.3f}; PGR vs uniform mixture {r.get('pgr', math.nan):.3f}\n",
         ]
+    if results.get("generations"):
+        lines.append(generations_markdown(results["generations"]))
     t = results["timing"]
     lines.append(
         f"\nwall time {t['wall_seconds']:.0f} s (labelling {t['labelling_seconds']:.0f} s, training "
         f"{t['train_seconds']:.0f} s, evaluation {t['eval_seconds']:.0f} s); {t['seconds_per_step']:.2f} s "
         f"per optimizer step over {t['steps']} steps\n"
     )
+    return "".join(lines)
+
+
+def _interval(m: dict) -> str:
+    return f"{m['mean']:.3f} [{m['low']:.3f}, {m['high']:.3f}]"
+
+
+def generations_markdown(g: dict) -> str:
+    """The generation evaluation: gold rewards, win rate and KL with 95% intervals, and three examples."""
+    rows = [
+        {"measure": "gold reward, reference policy", "value [95% CI]": _interval(g["gold_reward_reference"])},
+        {"measure": "gold reward, trained policy", "value [95% CI]": _interval(g["gold_reward_policy"])},
+        {
+            "measure": "win rate, trained vs reference",
+            "value [95% CI]": _interval(g["win_rate_vs_reference"]),
+        },
+    ]
+    if g.get("kl"):
+        rows.append({"measure": "KL(π‖π_ref), nats per completion", "value [95% CI]": _interval(g["kl"])})
+    gold = g.get("gold_model", {}).get("accuracy_on_target_test_pairs")
+    if gold:
+        rows.append(
+            {
+                "measure": "gold model accuracy on the target test pairs (oracle)",
+                "value [95% CI]": _interval(gold),
+            }
+        )
+    s = g["settings"]
+    lines = [
+        f"\n## Generations ({g['num_prompts']} held-out prompts, {s['max_new_tokens']} new tokens, "
+        f"temperature {s['temperature']}, top-p {s['top_p']}, seed {s['seed']})\n\n",
+        markdown_table(rows),
+        "\nThe gold reward model is trained on the target's ground truth and is never a supervisor.\n",
+    ]
+    for i, ex in enumerate(g["examples"], 1):
+        lines.append(
+            f"\n**{i}.** {ex['prompt']}\n\n- before ({ex['gold_before']:+.2f}): {ex['before'].strip()!r}\n"
+            f"- after ({ex['gold_after']:+.2f}): {ex['after'].strip()!r}\n"
+        )
     return "".join(lines)

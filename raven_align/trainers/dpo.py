@@ -20,6 +20,7 @@ from .model_card import raven_paper
 from .preference import (
     RavenPreferenceCollator,
     prepare_supervision,
+    shared_on_disk,
     supervised_preference_loss,
     wrap_collator,
 )
@@ -44,6 +45,9 @@ class RavenDPOTrainer(RavenTrainerMixin, DPOTrainer):
         if not isinstance(args, RavenDPOConfig):
             raise TypeError("RavenDPOTrainer needs a RavenDPOConfig")
         sup = prepare_supervision(train_dataset, args)  # fail before any tokenising or reference pass
+        train_dataset = shared_on_disk(train_dataset, args)
+        if "eval_dataset" in kwargs and not isinstance(kwargs["eval_dataset"], dict):
+            kwargs["eval_dataset"] = shared_on_disk(kwargs["eval_dataset"], args)
         self.raven_margin_scales = sup.scales
         # set before TRL's __init__, which prepares the dataset with the signature columns
         self._raven_keep_columns = preference_signature_columns(sup.names, args.gt_column)
@@ -80,6 +84,7 @@ class RavenDPOTrainer(RavenTrainerMixin, DPOTrainer):
         labels = inputs["input_ids"].masked_fill(completion_mask == 0, -100)
         outputs = model(**model_kwargs, labels=labels, fused_lm_head=True)
         seq_len = completion_mask.size(1) - 1
+        self._last_token_outputs = (outputs, completion_mask[:, 1:], inputs.get("attention_mask"))
         chosen_logps, rejected_logps = outputs.log_probs[:, -seq_len:].sum(dim=1).chunk(2, dim=0)
         if self.precompute_ref_logps:
             ref_chosen, ref_rejected = inputs["ref_chosen_logps"], inputs["ref_rejected_logps"]
@@ -115,7 +120,33 @@ class RavenDPOTrainer(RavenTrainerMixin, DPOTrainer):
         m["rewards/margins"].append(gather(chosen_rewards - rejected_rewards).mean().item())
         m["logps/chosen"].append(gather(chosen_logps.detach()).mean().item())
         m["logps/rejected"].append(gather(rejected_logps.detach()).mean().item())
+        self._record_token_metrics(m, mode)
         mixed = mixed.detach()
         m["raven/mixture_prob"].append(gather(torch.sigmoid(mixed)).mean().item())
         agree = (torch.sign(chosen_rewards - rejected_rewards) == torch.sign(mixed)).float()
         m["raven/agreement"].append(gather(agree).mean().item())
+
+    def _record_token_metrics(self, m, mode: str) -> None:
+        """TRL's per-token metrics (`entropy`, `num_tokens`, `logits/*`, `mean_token_accuracy`), from the outputs
+        the fused LM head already computed in the forward pass."""
+        outputs, mask, attention_mask = self._last_token_outputs
+        self._last_token_outputs = None
+        gather = self.accelerator.gather_for_metrics
+        seq_len = mask.size(1)
+        total = gather(mask.sum()).sum()
+        entropy = gather((outputs.entropy[:, -seq_len:].detach() * mask).sum()).sum()
+        m["entropy"].append((entropy / total).item() if total > 0 else 0.0)
+        if mode == "train" and attention_mask is not None:
+            self._total_train_tokens += gather(attention_mask.sum()).sum().item() // self._tp_size
+        m["num_tokens"] = [self._total_train_tokens]
+        chosen_mask, rejected_mask = mask.chunk(2, dim=0)
+        chosen_logits, rejected_logits = outputs.mean_logits[:, -seq_len:].detach().chunk(2, dim=0)
+        for side, logits, side_mask in (
+            ("chosen", chosen_logits, chosen_mask),
+            ("rejected", rejected_logits, rejected_mask),
+        ):
+            s, n = gather(logits[side_mask.bool()].sum()).sum().item(), gather(side_mask.sum()).sum().item()
+            m[f"logits/{side}"].append(s / n if n > 0 else 0.0)
+        top1, _ = outputs.is_top1[:, -seq_len:].chunk(2, dim=0)
+        correct, n = gather((top1 & chosen_mask.bool()).sum()).sum(), gather(chosen_mask.sum()).sum()
+        m["mean_token_accuracy"].append((correct / n).item() if n > 0 else 0.0)

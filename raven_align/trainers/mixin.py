@@ -19,6 +19,7 @@ import warnings
 import torch
 from torch.utils.data import Sampler
 from transformers import TrainerCallback
+from transformers.trainer_utils import get_last_checkpoint
 
 from ..core import EasySamplePhase, SupervisorWeights, easy_first_order
 from ..labeling import supervisor_identities
@@ -51,6 +52,22 @@ class EasyFirstSampler(Sampler[int]):
             yield from (self.order[i] for i in torch.randperm(len(self.order), generator=g).tolist())
 
 
+def loss_scale(trainer) -> float:
+    """The factor by which the backward pass scaled the loss: GradScaler (fp16 AMP) or DeepSpeed's fp16 loss
+    scaler; 1.0 otherwise. The weights' gradient is divided by it (they are not managed by either)."""
+    scaler = getattr(trainer.accelerator, "scaler", None)
+    if scaler is not None and scaler.is_enabled():
+        return float(scaler.get_scale())
+    if getattr(trainer, "is_deepspeed_enabled", False):
+        engine = getattr(trainer, "model_wrapped", None)
+        optimizer = getattr(engine, "optimizer", None)
+        for name in ("loss_scale", "cur_scale"):  # ZeRO optimizers / FP16_Optimizer
+            value = getattr(optimizer, name, None)
+            if isinstance(value, int | float) and value > 0:
+                return float(value)
+    return 1.0
+
+
 class _RavenCallback(TrainerCallback):
     def __init__(self, trainer: RavenTrainerMixin) -> None:
         self.trainer = trainer
@@ -60,8 +77,8 @@ class _RavenCallback(TrainerCallback):
         self.trainer.raven_phase = self.trainer.args.build_phase(state.max_steps)
 
     def on_pre_optimizer_step(self, args, state, control, **kwargs):
-        scaler = getattr(self.trainer.accelerator, "scaler", None)
-        self._scale = float(scaler.get_scale()) if scaler is not None and scaler.is_enabled() else 1.0
+        # read before the step: a dynamic loss scale may change in it
+        self._scale = loss_scale(self.trainer)
 
     def on_optimizer_step(self, args, state, control, **kwargs):
         # global_step still counts the completed steps here: this is step number `global_step`.
@@ -168,27 +185,44 @@ class RavenTrainerMixin:
             "history": self.raven_weights.history,
         }
 
-    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
-        super()._save(output_dir, state_dict)
-        output_dir = output_dir if output_dir is not None else self.args.output_dir
-        if self.args.should_save:
-            os.makedirs(output_dir, exist_ok=True)
-            torch.save(self.raven_weights.state_dict(), os.path.join(output_dir, RAVEN_STATE_NAME))
-            with open(os.path.join(output_dir, RAVEN_SUMMARY_NAME), "w") as f:
-                json.dump(self.raven_summary(), f, indent=1)
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
+        """The model as transformers saves it (any backend), plus the weights' state beside it.
 
-    def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
-        super()._load_from_checkpoint(resume_from_checkpoint, model)
-        path = os.path.join(resume_from_checkpoint, RAVEN_STATE_NAME)
+        ``save_model`` runs for the final save and inside every checkpoint save, under plain DDP, DeepSpeed and
+        FSDP alike (``_save`` is skipped by FSDP's sharded state dict)."""
+        super().save_model(output_dir, _internal_call=_internal_call)
+        self.save_raven_state(output_dir if output_dir is not None else self.args.output_dir)
+
+    def save_raven_state(self, output_dir: str) -> None:
+        """Write ``raven_weights.pt`` (state, for resuming) and ``raven_weights.json`` (readable summary)."""
+        if not self.args.should_save:
+            return
+        os.makedirs(output_dir, exist_ok=True)
+        torch.save(self.raven_weights.state_dict(), os.path.join(output_dir, RAVEN_STATE_NAME))
+        with open(os.path.join(output_dir, RAVEN_SUMMARY_NAME), "w") as f:
+            json.dump(self.raven_summary(), f, indent=1)
+
+    def load_raven_state(self, checkpoint: str) -> None:
+        """Restore the weights' state from a checkpoint folder (a warning when it has none)."""
+        path = os.path.join(checkpoint, RAVEN_STATE_NAME)
         if os.path.isfile(path):
             # tensors, numbers, strings and lists only: never unpickle code from a checkpoint
             self.raven_weights.load_state_dict(torch.load(path, weights_only=True))
         else:
             warnings.warn(
-                f"{resume_from_checkpoint} has no {RAVEN_STATE_NAME}: the supervisor weights restart from "
-                "their initial value",
+                f"{checkpoint} has no {RAVEN_STATE_NAME}: the supervisor weights restart from their initial value",
                 stacklevel=2,
             )
+
+    def train(self, resume_from_checkpoint=None, trial=None, **kwargs):
+        # Restore the weights before the loop, whatever the backend: transformers resumes DeepSpeed through
+        # deepspeed_load_checkpoint, not _load_from_checkpoint, and the weights live outside the model anyway.
+        checkpoint = resume_from_checkpoint
+        if isinstance(checkpoint, bool) and checkpoint:
+            checkpoint = get_last_checkpoint(self.args.output_dir)
+        if checkpoint:
+            self.load_raven_state(checkpoint)
+        return super().train(resume_from_checkpoint=resume_from_checkpoint, trial=trial, **kwargs)
 
     # -- model card ----------------------------------------------------------------------------------
     def create_model_card(self, model_name=None, dataset_name=None, tags=None):
