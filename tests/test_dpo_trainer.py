@@ -112,6 +112,18 @@ def test_certain_agreeing_mixture_reproduces_trl_dpo_loss(tiny_lm, sup_tokenizer
     assert float(raven_loss.detach()) == pytest.approx(float(trl_loss.detach()), abs=1e-6)
     assert abs(float(trl_loss.detach()) - math.log(2)) > 1e-3
     assert raven._metrics["train"]["rewards/accuracies"] == trl._metrics["train"]["rewards/accuracies"]
+    # TRL's full metric set, the same numbers (from the fused head's outputs of the same forward)
+    for key in (
+        "entropy",
+        "num_tokens",
+        "logits/chosen",
+        "logits/rejected",
+        "mean_token_accuracy",
+        "logps/chosen",
+    ):
+        assert raven._metrics["train"][key] == pytest.approx(
+            trl._metrics["train"][key], rel=1e-6, abs=1e-7
+        ), key
 
 
 def test_uncertain_mixture_sends_a_gradient_to_the_weights(tiny_lm, sup_tokenizer_plain, tmp_path):

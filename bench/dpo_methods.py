@@ -1,0 +1,124 @@
+"""DPO method comparison over seeds: the embedded default recipe under each supervision method, one run per
+(method, seed), cached by its full configuration so that later invocations only add missing runs.
+
+    python bench/dpo_methods.py                      # every method, seeds 0 1 2 (resumable; hours on a 2-core CPU)
+    python bench/dpo_methods.py --methods ens raven-default --seeds 0
+    python bench/dpo_methods.py --quick              # a smoke test: tiny runs of two methods, one seed
+    python bench/report.py                           # bench/RESULTS.md from every cached run
+
+A run lives in ``bench/runs/dpo/<key>/`` (``key`` hashes the recipe YAML, the method's flags, the seed and the
+raven_align version; ignored by git). It is complete when its compact summary ``bench/results/dpo_runs/<key>.json``
+exists (committed; the report reads only those); a run killed half-way is started again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "recipes" / "preference_alignment" / "embedded_default.yaml"
+RUNS = ROOT / "bench" / "runs" / "dpo"
+SUMMARIES = ROOT / "bench" / "results" / "dpo_runs"
+
+#: method name -> flags over the embedded default (which is `raven-default`). The best and worst single supervisor
+#: are named by their accuracy on the target in bench/results/embedded_supervisors.md: an oracle choice, shown as
+#: a reference row only.
+METHODS: dict[str, list[str]] = {
+    "gt": ["--supervision", "gt", "--gt_column", "gt_label"],
+    "ens": ["--supervision", "ens"],
+    "naive-best": ["--supervision", "naive", "--naive_supervisor", "amazon_food_rm"],
+    "naive-worst": ["--supervision", "naive", "--naive_supervisor", "verbosity_rm"],
+    "raven-default": [],
+    # the paper's DPO setting: projected-gradient (clamp) rule, η = 1e-3, raw margins
+    "raven-paper": [
+        "--weight_update_rule",
+        "clamp",
+        "--supervisor_lr",
+        "1e-3",
+        "--margin_normalization",
+        "none",
+    ],
+    "label_model": ["--supervision", "label_model"],
+}
+QUICK = ["--max_steps", "2", "--max_eval_pairs", "8", "--num_eval_prompts", "4", "--max_new_tokens", "8",
+         "--id_dataset_name", "", "--max_train_pairs", "16"]  # fmt: skip
+
+
+def run_key(method: str, seed: int, quick: bool) -> str:
+    from raven_align import __version__
+
+    spec = {"config": CONFIG.read_text(), "flags": METHODS[method], "seed": seed, "quick": quick,
+            "version": __version__}  # fmt: skip
+    return (
+        f"{method}-s{seed}{'-quick' if quick else ''}-"
+        + hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:10]
+    )
+
+
+def summarize(results: dict, weights_summary: dict | None) -> dict:
+    """What the report needs from a run (compact: per-pair hits and per-prompt gold rewards, rounded)."""
+    out = {k: results.get(k) for k in ("supervision", "weights", "timing", "generations")}
+    out["splits"] = results.get("splits", {})
+    for split in out["splits"].values():
+        if "per_pair_hits" in split:
+            split["per_pair_hits"] = [round(v, 1) for v in split["per_pair_hits"]]
+    if out["generations"]:
+        g = out["generations"]
+        g["per_prompt"] = {k: [round(v, 4) for v in vs] for k, vs in g["per_prompt"].items()}
+    out["weight_history"] = [[round(w, 4) for w in h] for h in (weights_summary or {}).get("history", [])]
+    return out
+
+
+def run_one(method: str, seed: int, quick: bool, extra: list[str]) -> Path:
+    out = RUNS / run_key(method, seed, quick)
+    summary_path = SUMMARIES / f"{out.name}.json"
+    if summary_path.is_file():
+        print(f"cached  {method} seed {seed}: {out}", flush=True)
+        return out
+    if out.exists():
+        shutil.rmtree(out)  # an interrupted run: start it again
+    cmd = [sys.executable, "-m", "raven_align.recipes.dpo", "--config", str(CONFIG), "--output_dir", str(out),
+           "--seed", str(seed), "--report_to", "none", *METHODS[method], *(QUICK if quick else []), *extra]  # fmt: skip
+    print(f"running {method} seed {seed}: {' '.join(cmd[3:])}", flush=True)
+    start = time.perf_counter()
+    log = RUNS / f"{out.name}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as f:
+        done = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT)
+    if done.returncode != 0:
+        raise SystemExit(f"{method} seed {seed} failed (exit {done.returncode}); see {log}")
+    results = json.loads((out / "results.json").read_text())
+    weights = out / "raven_weights.json"
+    weights_summary = json.loads(weights.read_text()) if weights.is_file() else None
+    summary = {"method": method, "seed": seed, "quick": quick, "flags": METHODS[method],
+               **summarize(results, weights_summary)}  # fmt: skip
+    SUMMARIES.mkdir(parents=True, exist_ok=True)
+    summary_path.write_text(json.dumps(summary))
+    print(f"done    {method} seed {seed} in {time.perf_counter() - start:.0f} s", flush=True)
+    return summary_path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--quick", action="store_true", help="tiny runs of ens and raven-default, seed 0")
+    parser.add_argument("extra", nargs="*", help="more recipe flags for every run (after --)")
+    args = parser.parse_args()
+    methods, seeds = (["ens", "raven-default"], [0]) if args.quick else (args.methods, args.seeds)
+    for seed in seeds:  # all methods of a seed first: paired comparisons become available early
+        for method in methods:
+            run_one(method, seed, args.quick, args.extra)
+
+
+if __name__ == "__main__":
+    main()
