@@ -2,9 +2,12 @@
 
     python bench/synthetic_w2s.py [--seeds 0 1 2] [--out bench/results]
 
-Writes ``synthetic_w2s.json``, ``synthetic_w2s.md`` (mean ± std over seeds) and a weights plot per
-problem. The problems are those of ``tests/test_synthetic.py``; the settings below are fixed, not tuned
-on the test split (the test split is only read for the final numbers).
+Writes ``synthetic_w2s.json``, ``synthetic_w2s.md`` (mean ± std over seeds) and weights plots per
+problem. The first two problems are those of ``tests/test_synthetic.py``; the last two add the failure modes of
+the real benchmarks (docs/options.md): a near-constant supervisor, an exactly constant one, an over-confident
+biased one and two with correlated errors. The settings below are fixed, not tuned on the test split (the test
+split is only read for the final numbers). Besides accuracy, each row reports label-free signals: the mean
+norm of the weights' gradient per update, and the label model's weights (docs/label_model.md).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 import torch
 
 from raven_align.core import WeightingArguments
+from raven_align.core.arguments import WEIGHTING_PRESETS
 from raven_align.core.measures import pgr, weight_accuracy_correlation
 from raven_align.core.synthetic import make_linear_problem, train_linear_strong
 from raven_align.reporting import markdown_table, plot_weight_history
@@ -27,9 +31,21 @@ PROBLEMS = {
     "over-confident (0.86 soft noise, 0.64 sharp bias)": dict(
         accuracies=[0.86, 0.64], error_kinds=["noise", "bias"], sharpness=[1.0, 40.0]
     ),
+    "degenerate (0.8 soft, 0.7, 0.65 noise, 0.55 near-constant)": dict(
+        accuracies=[0.8, 0.7, 0.65, 0.55],
+        error_kinds=["noise", "noise", "noise", "constant"],
+        sharpness=[2.0, 4.0, 4.0, 4.0],
+    ),
+    "mixed (0.85 soft, 0.7 + 0.7 correlated, constant, 0.64 sharp bias)": dict(
+        accuracies=[0.85, 0.7, 0.7, 0.5, 0.64],
+        error_kinds=["noise", "noise", "noise", "constant", "bias"],
+        sharpness=[1.0, 4.0, 4.0, 4.0, 40.0],
+        groups=[None, 0, 0, None, None],
+    ),
 }
+RECOMMENDED = WEIGHTING_PRESETS["recommended"]  # docs/label_model.md
 RAVEN = {
-    "raven clamp η=0.01 (paper rule, default)": dict(supervisor_lr=0.01),
+    "raven clamp η=0.01 (paper rule, default)": WEIGHTING_PRESETS["paper"],
     "raven exp η=0.02 ce": dict(supervisor_lr=0.02, weight_update_rule="exponentiated"),
     "raven exp η=0.1 ce": dict(supervisor_lr=0.1, weight_update_rule="exponentiated"),
     "raven exp η=0.1 kl": dict(supervisor_lr=0.1, weight_update_rule="exponentiated", weight_objective="kl"),
@@ -39,7 +55,24 @@ RAVEN = {
     "raven exp η=0.1 ce+pull 0.5": dict(
         supervisor_lr=0.1, weight_update_rule="exponentiated", uniform_pull=0.5
     ),
+    "raven exp η=0.1 chance": dict(
+        supervisor_lr=0.1, weight_update_rule="exponentiated", weight_objective="chance"
+    ),
+    "raven lm-init η=0 (label-model weights, fixed)": dict(weight_init="label_model", supervisor_lr=0.0),
+    "raven lm-init exp η=0.1 ce": dict(
+        weight_init="label_model", supervisor_lr=0.1, weight_update_rule="exponentiated"
+    ),
+    "raven lm-init exp η=0.1 chance": dict(
+        weight_init="label_model",
+        weight_objective="chance",
+        supervisor_lr=0.1,
+        weight_update_rule="exponentiated",
+    ),
+    "raven lm-init exp η=0.1 chance+temperature (recommended)": RECOMMENDED,
 }
+
+
+RECOMMENDED_NAME = "raven lm-init exp η=0.1 chance+temperature (recommended)"
 
 
 def methods(names: list[str], accs: list[float]) -> dict[str, WeightingArguments]:
@@ -47,7 +80,10 @@ def methods(names: list[str], accs: list[float]) -> dict[str, WeightingArguments
         names[max(range(len(accs)), key=accs.__getitem__)],
         names[min(range(len(accs)), key=accs.__getitem__)],
     )
-    out = {m: WeightingArguments(supervision=m) for m in ("gt", "ens", "static", "conf", "vsup", "bayes")}
+    out = {
+        m: WeightingArguments(supervision=m)
+        for m in ("gt", "ens", "static", "conf", "vsup", "bayes", "label_model")
+    }
     out["naive (best)"] = WeightingArguments(supervision="naive", naive_supervisor=best)
     out["naive (worst)"] = WeightingArguments(supervision="naive", naive_supervisor=worst)
     out.update({name: WeightingArguments(**kw) for name, kw in RAVEN.items()})
@@ -96,6 +132,7 @@ def main() -> None:
                     "PGR": (statistics.mean(gains), statistics.pstdev(gains)),
                     "weights (mean)": "[" + ", ".join(f"{w:.2f}" for w in mean_w) + "]",
                     "weight–acc ρ": statistics.mean(corr) if mname.startswith("raven") else float("nan"),
+                    "‖∇w‖ per update": statistics.mean(r["weight_grad_norm"] for r in rs),
                     "s/run": statistics.mean(r["seconds"] for r in rs),
                 }
             )
@@ -103,20 +140,26 @@ def main() -> None:
             statistics.mean(r["supervisor_accuracies"][k] for r in runs["ens"])
             for k in range(len(spec["accuracies"]))
         ]
+        lm_w = [
+            statistics.mean(list(r["weights"].values())[k] for r in runs["label_model"])
+            for k in range(len(sup_acc))
+        ]
         md += [
             f"\n## {pname}\n",
             f"Supervisor test accuracies: {[round(a, 3) for a in sup_acc]}; uniform mixture accuracy "
-            f"{statistics.mean(r['weak'] for r in runs['ens']):.3f}; seeds {args.seeds}.\n\n",
+            f"{statistics.mean(r['weak'] for r in runs['ens']):.3f}; label-model weights (label-free) "
+            f"{[round(w, 2) for w in lm_w]}; seeds {args.seeds}.\n\n",
             markdown_table(rows),
         ]
-        first = runs["raven exp η=0.02 ce"][0]
-        plot_weight_history(
-            first["history"],
-            list(first["weights"]),
-            out / f"synthetic_w2s_weights_{pi}.png",
-            phase_steps=first["phase_steps"],
-            title=f"RAVEN weights: {pname}",
-        )
+        for suffix, method in (("", "raven exp η=0.02 ce"), ("_recommended", RECOMMENDED_NAME)):
+            first = runs[method][0]
+            plot_weight_history(
+                first["history"],
+                list(first["weights"]),
+                out / f"synthetic_w2s_weights_{pi}{suffix}.png",
+                phase_steps=first["phase_steps"],
+                title=f"{method}: {pname}",
+            )
         results[pname] = {
             m: [{k: v for k, v in r.items() if k != "history"} for r in rs] for m, rs in runs.items()
         }

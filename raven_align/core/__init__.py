@@ -1,7 +1,7 @@
 """The torch-only core: simplex weights, mixing and calibration, the easy-sample phase, the method registry,
 losses, label models, measures, and a plain-PyTorch weak-to-strong reference. Independent of transformers and TRL."""
 
-from .arguments import METHODS, WEIGHT_INITS, WEIGHT_OBJECTIVES, WeightingArguments
+from .arguments import METHODS, WEIGHT_INITS, WEIGHT_OBJECTIVES, WEIGHTING_PRESETS, WeightingArguments
 from .easy import EASY_PHASE_MODES, EasySamplePhase, easy_first_order, easy_mask
 from .label_model import DawidSkene, OneFactor, dawid_skene, fit_label_model, one_factor
 from .methods import (
@@ -36,6 +36,7 @@ __all__ = [
     "METHODS",
     "UPDATE_RULES",
     "WEIGHT_INITS",
+    "WEIGHTING_PRESETS",
     "WEIGHT_OBJECTIVES",
     "ClassificationBatch",
     "DawidSkene",

@@ -15,6 +15,27 @@ from .weights import UPDATE_RULES, SupervisorWeights, explicit_init, label_model
 METHODS = method_names()  # the built-in methods; see core.methods.register_method for more
 WEIGHT_OBJECTIVES = ("ce", "kl", "chance")
 WEIGHT_INITS = ("uniform", "entropy", "explicit", "label_model")
+#: Named settings, e.g. ``WeightingArguments(**WEIGHTING_PRESETS["recommended"])``: the paper's exact rule, and the
+#: setting recommended from the synthetic problems and label-free signals (docs/label_model.md);
+#: ``supervisor_calibration`` is read by the classification trainer only.
+WEIGHTING_PRESETS = {
+    "paper": dict(
+        weight_init="uniform",
+        supervisor_lr=1e-2,
+        weight_update_rule="clamp",
+        weight_objective="ce",
+        uniform_pull=0.0,
+        supervisor_calibration="none",
+        easy_phase_fraction=0.1,
+    ),
+    "recommended": dict(
+        weight_init="label_model",
+        weight_objective="chance",
+        weight_update_rule="exponentiated",
+        supervisor_lr=0.1,
+        supervisor_calibration="temperature",
+    ),
+}
 
 
 @dataclass

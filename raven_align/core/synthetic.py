@@ -155,7 +155,7 @@ def train_linear_strong(
     phase = args.build_phase(total)
     easy = easy_mask(probs, "classification")
     g = torch.Generator().manual_seed(seed)
-    step = 0
+    step, grad_norms = 0, []
     for _ in range(epochs):
         order = torch.randperm(n, generator=g)
         if phase.mode == "order" and phase.num_steps > 0:
@@ -170,7 +170,9 @@ def train_linear_strong(
             opt.zero_grad()
             loss.backward()  # one backward: θ and w both get their gradient here
             opt.step()
-            weights.step(frozen=phase.active(step))
+            grad = weights.step(frozen=phase.active(step))
+            if weights.learnable and not phase.active(step):
+                grad_norms.append(float(grad.norm()))  # a label-free signal for choosing η
             step += 1
     with torch.no_grad():
         test_logits = model(problem.x_test)
@@ -183,4 +185,5 @@ def train_linear_strong(
         "history": weights.history,
         "phase_steps": phase.num_steps,
         "easy_fraction": float(easy.float().mean()),
+        "weight_grad_norm": sum(grad_norms) / len(grad_norms) if grad_norms else 0.0,
     }
