@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -90,8 +91,11 @@ def run_one(method: str, seed: int, quick: bool, extra: list[str]) -> Path:
     start = time.perf_counter()
     log = RUNS / f"{out.name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
+    # One torch thread per run: on a shared 2-core CPU two-thread runs slow each other down many times over, and
+    # the numbers of a run do not depend on how many runs share the machine.
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     with open(log, "w") as f:
-        done = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT)
+        done = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
     if done.returncode != 0:
         raise SystemExit(f"{method} seed {seed} failed (exit {done.returncode}); see {log}")
     results = json.loads((out / "results.json").read_text())
