@@ -68,6 +68,8 @@ RAVEN = {
         supervisor_lr=0.1,
         weight_update_rule="exponentiated",
     ),
+    "raven lm-init exp η=0.1 ce+temperature (= raven-lm-ce)": {**RECOMMENDED, "weight_objective": "ce"},
+    "raven exp η=0.1 chance+temperature (= raven-chance)": {**RECOMMENDED, "weight_init": "uniform"},
     "raven lm-init exp η=0.1 chance+temperature (recommended)": RECOMMENDED,
 }
 

@@ -1,0 +1,174 @@
+"""The label-model results side by side (issue 12), from the stored benchmark results; trains nothing.
+
+    python bench/label_model_summary.py
+
+Reads ``bench/results/{text,image}_classification/results.json`` and ``bench/results/synthetic_w2s.json`` and
+writes ``bench/results/label_model.md``: for every task the strong model's test accuracy (mean ± std over seeds
+and a 95% t-interval) of `gt`, the best and worst single supervisor, `ens`, `label_model`, the paper's RAVEN and
+the recommended setting with its ablations, then the issue's targets on the OOD scenarios.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from pathlib import Path
+
+from raven_align.core.measures import weight_accuracy_correlation
+from raven_align.reporting import markdown_table
+
+RESULTS = Path(__file__).parent / "results"
+NEW = "raven-lm"  # the recommended setting (WEIGHTING_PRESETS["recommended"])
+ROWS = ["gt", "best single", "worst single", "ens", "label_model", "raven", NEW]
+ABLATIONS = ["raven-lm-ce", "raven-chance", "raven-lm-fixed"]
+TASKS = {  # results folder -> (title, the degenerate supervisor)
+    "text_classification": ("movie sentiment (text)", "drug_nb"),
+    "image_classification": ("blurred digits (image)", "uci"),
+}
+T95 = {2: 12.706, 3: 4.303, 4: 3.182, 5: 2.776}  # 97.5% t quantiles with n − 1 degrees of freedom, by n
+
+
+def stats(values: list[float]) -> dict:
+    n = len(values)
+    mean = statistics.fmean(values)
+    sd = statistics.stdev(values) if n > 1 else 0.0
+    half = T95.get(n, 1.96) * sd / math.sqrt(n) if n > 1 else math.nan
+    return {"mean": mean, "std": statistics.pstdev(values), "low": mean - half, "high": mean + half, "n": n}
+
+
+def fmt(s: dict | None) -> str:
+    if not s:
+        return "–"
+    return f"{s['mean']:.3f} ± {s['std']:.3f} [{s['low']:.3f}, {s['high']:.3f}]"
+
+
+def classification(folder: str) -> tuple[list[str], dict]:
+    res = json.loads((RESULTS / folder / "results.json").read_text())
+    names = res["supervisor_names"]
+    sup = {(s["seed"], s["scenario"]): s for s in res["supervisors"]}
+    out = {}
+    for scenario in ("id", "ood"):
+        runs = [r for r in res["runs"] if r["scenario"] == scenario]
+        by = {}
+        for r in runs:
+            by.setdefault(r["method"], []).append(r)
+        naive = {
+            m: statistics.fmean(r["accuracy"] for r in rs) for m, rs in by.items() if m.startswith("naive:")
+        }
+        alias = {"best single": max(naive, key=naive.get), "worst single": min(naive, key=naive.get)}
+        table = {}
+        for row in ROWS + ABLATIONS:
+            rs = by.get(alias.get(row, row))
+            if not rs:
+                continue
+            learned = [r for r in rs if r["history"][0] != r["history"][-1]]
+            rho = [
+                weight_accuracy_correlation(r["weights"], sup[(r["seed"], scenario)]["accuracy"])
+                for r in learned
+            ]
+            table[row] = {
+                "method": alias.get(row, row),
+                "accuracy": stats([r["accuracy"] for r in rs]),
+                "weights": [statistics.fmean(w) for w in zip(*(r["weights"] for r in rs), strict=True)],
+                "rho": statistics.fmean(rho) if rho else math.nan,
+            }
+        out[scenario] = table
+    return names, out
+
+
+def _order(row: str) -> int:
+    return (ROWS + ABLATIONS).index(row) if row in ROWS + ABLATIONS else len(ROWS + ABLATIONS)
+
+
+def synthetic() -> dict:
+    res = json.loads((RESULTS / "synthetic_w2s.json").read_text())
+    rename = {
+        "naive (best)": "best single",
+        "naive (worst)": "worst single",
+        "raven clamp η=0.01 (paper rule, default)": "raven",
+        "raven lm-init exp η=0.1 chance+temperature (recommended)": NEW,
+        "raven lm-init exp η=0.1 ce+temperature (= raven-lm-ce)": "raven-lm-ce",
+        "raven exp η=0.1 chance+temperature (= raven-chance)": "raven-chance",
+        "raven lm-init η=0 (label-model weights, fixed)": "raven-lm-fixed",
+    }
+    out = {}
+    for problem, methods in res.items():
+        table = {}
+        for m, rs in sorted(methods.items(), key=lambda kv: _order(rename.get(kv[0], kv[0]))):
+            row = rename.get(m, m)
+            if row in ROWS + ABLATIONS:
+                accs = [r["supervisor_accuracies"] for r in rs]
+                rho = [
+                    weight_accuracy_correlation(list(r["weights"].values()), a)
+                    for r, a in zip(rs, accs, strict=True)
+                ]
+                table[row] = {
+                    "method": m,
+                    "accuracy": stats([r["strong_accuracy"] for r in rs]),
+                    "weights": [
+                        statistics.fmean(w) for w in zip(*(r["weights"].values() for r in rs), strict=True)
+                    ],
+                    "rho": statistics.fmean(rho) if row.startswith("raven") else math.nan,
+                }
+        out[problem] = table
+    return out
+
+
+def _table(table: dict) -> str:
+    rows = [
+        {
+            "row": row,
+            "method": t["method"],
+            "strong acc: mean ± std [95% t-interval]": fmt(t["accuracy"]),
+            "final weights (mean)": " / ".join(f"{w:.2f}" for w in t["weights"]),
+            "ρ(w, acc)": t["rho"],
+        }
+        for row, t in table.items()
+    ]
+    return markdown_table(rows)
+
+
+def targets(title: str, table: dict, names: list[str], degenerate: str) -> dict:
+    new, ens, lm, best = (table[k]["accuracy"]["mean"] for k in (NEW, "ens", "label_model", "best single"))
+    w_deg = table[NEW]["weights"][names.index(degenerate)]
+    return {
+        "task (OOD)": title,
+        "new ≥ ens": f"{'met' if new >= ens else 'missed'} ({new - ens:+.3f})",
+        "new ≥ label_model − 0.01": f"{'met' if new >= lm - 0.01 else 'missed'} ({new - lm:+.3f})",
+        "new ≥ best single": f"{'yes' if new >= best else 'no'} ({new - best:+.3f})",
+        "ρ ≥ 0.5": f"{'met' if table[NEW]['rho'] >= 0.5 else 'missed'} ({table[NEW]['rho']:.2f})",
+        "degenerate weight ≤ 0.2": f"{'met' if w_deg <= 0.2 else 'missed'} ({degenerate}: {w_deg:.2f})",
+    }
+
+
+def main() -> None:
+    md = [
+        "# Label-free supervisor reliability: results (issue 12)\n",
+        f"\n`{NEW}` is the recommended setting (`WEIGHTING_PRESETS['recommended']`: label-model start, `chance` "
+        "objective, exponentiated rule η = 0.1, temperature calibration), chosen on the synthetic problems and "
+        "label-free signals (docs/label_model.md); `raven` is the paper's rule. Accuracy of the strong model on "
+        "the test split: mean ± std over 3 seeds, and a 95% t-interval (n = 3, so wide). Best/worst single = the "
+        "`naive:<name>` run with the highest/lowest mean. ρ = rank correlation of the final weights with the "
+        "supervisors' test accuracies (learned weights only).\n",
+    ]
+    check = []
+    for folder, (title, degenerate) in TASKS.items():
+        names, tables = classification(folder)
+        md.append(f"\n## {title}: weights in the order {' / '.join(names)}\n")
+        for scenario, table in tables.items():
+            md += [f"\n### {scenario.upper()}\n\n", _table(table)]
+        check.append(targets(title, tables["ood"], names, degenerate))
+    md.append("\n## Synthetic problems (`bench/results/synthetic_w2s.md`)\n")
+    for problem, table in synthetic().items():
+        md += [f"\n### {problem}\n\n", _table(table)]
+    md += [
+        "\n## The issue's targets on the OOD scenarios (movie DPO and reward models: not in this file)\n\n"
+    ]
+    md.append(markdown_table(check))
+    (RESULTS / "label_model.md").write_text("".join(md))
+    print("".join(md))
+
+
+if __name__ == "__main__":
+    main()
