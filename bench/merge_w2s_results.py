@@ -1,9 +1,10 @@
 """Merge a classification recipe run of some methods (``--only``) into a benchmark's stored results.
 
-    python bench/merge_w2s_results.py NEW_OUTPUT_DIR bench/results/text_classification --title "..."
+    python bench/merge_w2s_results.py NEW_OUTPUT_DIR bench/results/text_classification --title "..." [--replace]
 
 The runs of every method in the new run replace the stored runs of that method; the other stored runs stay. The
-supervisors (same seeds, same data) must match the stored ones, so the rows stay comparable. Writes compact
+supervisors (same seeds, same data) must match the stored ones, so the rows stay comparable. ``--replace`` stores
+the new run alone (a full rerun). Writes compact
 ``results.json`` (no indentation, histories rounded to 4 digits), then ``results.md`` and the weight plots.
 """
 
@@ -45,12 +46,11 @@ def main() -> None:
     parser.add_argument("new_dir")
     parser.add_argument("dest_dir")
     parser.add_argument("--title", required=True)
+    parser.add_argument("--replace", action="store_true", help="store the new run alone")
     args = parser.parse_args()
     dest = Path(args.dest_dir)
-    merged = merge(
-        json.loads((Path(args.new_dir) / "results.json").read_text()),
-        json.loads((dest / "results.json").read_text()),
-    )
+    new = json.loads((Path(args.new_dir) / "results.json").read_text())
+    merged = merge(new, new if args.replace else json.loads((dest / "results.json").read_text()))
     (dest / "results.json").write_text(json.dumps(merged, separators=(",", ":"), default=float))
     print(write_report(merged, dest, title=args.title))
 
