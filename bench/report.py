@@ -27,6 +27,8 @@ SECTIONS = [  # (title, markdown file written by another benchmark, the command 
      "python recipes/classification/run.py --config recipes/classification/reviews.yaml"),
     ("Image classification (blurred digits, 3 seeds)", "image_classification/results.md",
      "python recipes/classification/run.py --config recipes/classification/digits.yaml"),
+    ("Label-free weighting: label models and the recommended RAVEN setting", "label_model.md",
+     "python bench/label_model_summary.py"),
     ("Reward models (movie target)", "reward_methods/results.md",
      "python recipes/reward_modeling/compare_methods.py --config recipes/reward_modeling/minilm_movies_weak.yaml"),
     ("Synthetic problems with a known answer", "synthetic_w2s.md", "python bench/synthetic_w2s.py"),

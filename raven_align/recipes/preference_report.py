@@ -111,7 +111,7 @@ def results_markdown(results: dict, title: str) -> str:
             f"\n## {split} ({r['num_pairs']} held-out pairs)\n\n",
             markdown_table(rows),
             f"\nweight–accuracy Spearman ρ = {r['weight_accuracy_spearman']:.3f}; strong–mixture agreement "
-            f"{r['strong_mixture_agreement']:.3f}; PGR vs uniform mixture {r.get('pgr', math.nan):.3f}\n",
+            f"{r['strong_mixture_agreement']:.3f}; {_pgr_text(r.get('pgr', math.nan))}\n",
         ]
     if results.get("generations"):
         lines.append(generations_markdown(results["generations"]))
@@ -161,3 +161,9 @@ def generations_markdown(g: dict) -> str:
             f"- after ({ex['gold_after']:+.2f}): {ex['after'].strip()!r}\n"
         )
     return "".join(lines)
+
+
+def _pgr_text(value: float) -> str:
+    if math.isnan(value):
+        return "PGR vs uniform mixture: give a `gt` run's results.json as --ceiling_results (bench/report.py pairs them)"
+    return f"PGR vs uniform mixture {value:.3f}"
