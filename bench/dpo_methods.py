@@ -79,7 +79,8 @@ def summarize(results: dict, weights_summary: dict | None) -> dict:
 
 def run_one(method: str, seed: int, quick: bool, extra: list[str]) -> Path:
     out = RUNS / run_key(method, seed, quick)
-    summary_path = SUMMARIES / f"{out.name}.json"
+    # quick smoke-test summaries stay with the run caches, out of git and out of the report
+    summary_path = (RUNS if quick else SUMMARIES) / f"{out.name}.json"
     if summary_path.is_file():
         print(f"cached  {method} seed {seed}: {out}", flush=True)
         return out
@@ -103,7 +104,7 @@ def run_one(method: str, seed: int, quick: bool, extra: list[str]) -> Path:
     weights_summary = json.loads(weights.read_text()) if weights.is_file() else None
     summary = {"method": method, "seed": seed, "quick": quick, "flags": METHODS[method],
                **summarize(results, weights_summary)}  # fmt: skip
-    SUMMARIES.mkdir(parents=True, exist_ok=True)
+    summary_path.parent.mkdir(parents=True, exist_ok=True)
     summary_path.write_text(json.dumps(summary))
     print(f"done    {method} seed {seed} in {time.perf_counter() - start:.0f} s", flush=True)
     return summary_path
