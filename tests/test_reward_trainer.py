@@ -133,3 +133,19 @@ def test_missing_columns_fail_early(sup_tokenizer_plain, tmp_path):
             train_dataset=_data(),
             processing_class=sup_tokenizer_plain,
         )
+
+
+def test_model_card_cites_raven_and_the_reward_loss(sup_tokenizer_plain, tmp_path):
+    sups = {"a": ([1.0] * 8, [0.0] * 8), "b": ([0.0] * 8, [1.0] * 8)}
+    trainer = RavenRewardTrainer(
+        _rm(sup_tokenizer_plain),
+        args=RavenRewardConfig(**_kw(tmp_path, max_steps=1)),
+        train_dataset=_data(supervisors=sups),
+        processing_class=sup_tokenizer_plain,
+    )
+    trainer.train()
+    trainer.create_model_card(dataset_name="embedded:rotten_tomatoes")
+    card = (tmp_path / "README.md").read_text()
+    assert "a method introduced in [Weak-to-Strong Generalization under Distribution Shifts]" in card
+    assert "Bradley–Terry reward modelling" in card and "DPO: Rafailov" not in card
+    assert "@inproceedings{jeon2025raven" in card and "huggingface.co/datasets/" not in card

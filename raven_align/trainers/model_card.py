@@ -37,6 +37,12 @@ def raven_paper(loss_paper: dict | None = None) -> dict:
     return {**RAVEN_PAPER, "citation": citation}
 
 
+def _loss_source(trainer) -> str:
+    if "DPO" in type(trainer).__name__:
+        return "DPO: Rafailov et al., 2023"
+    return "Bradley–Terry reward modelling, as in TRL's RewardTrainer"
+
+
 def hub_dataset_id(name: str | None) -> str | None:
     """``name`` if it can be a Hub dataset ID; None for ``embedded:`` names, local paths and files."""
     if not name or name.startswith("embedded:") or os.path.exists(name) or not _HUB_ID.match(name):
@@ -75,7 +81,7 @@ def raven_card_section(trainer, dataset_name: str | None, loss_type: str | None)
         + (f", on `{dataset_name}`" if dataset_name else "")
         + ". No ground-truth labels were used unless the supervision is `gt`. The supervisor weights are "
         "learned with RAVEN (Jeon et al., NeurIPS 2025, arXiv 2510.21332); the loss they weight is the "
-        "trainer's own (DPO: Rafailov et al., 2023, with a per-pair label smoothing set by the mixture).\n\n",
+        f"trainer's own ({_loss_source(trainer)}, with a per-pair label smoothing set by the mixture).\n\n",
         markdown_table(rows),
         "\n",
         f"- weight learning rate η = {w.lr}, update rule `{w.update_rule}`, "
