@@ -1,5 +1,5 @@
-"""Caches of the recipes verified before use: a persisted dataset folder (checksums of the files it was saved
-as) and the reference margins of held-out pairs (a checksum and the number of pairs).
+"""The recipes' cache of reference margins of held-out pairs, verified before use (a checksum and the number of
+pairs). Persisted datasets are verified by ``raven_align.labeling.persist``.
 
 A cache that does not match is refused with its path and the fix (delete it; it is rebuilt): an edited cache must
 never change a result without a word.
@@ -12,39 +12,6 @@ import json
 from pathlib import Path
 
 from ..cache import write_file_atomically
-
-CHECKSUMS = "raven_checksums.json"
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def write_checksums(folder: str | Path) -> None:
-    """Record the SHA-256 of every file now in ``folder`` (called while it is built, before it is published)."""
-    folder = Path(folder)
-    sums = {str(p.relative_to(folder)): _sha256_file(p) for p in sorted(folder.rglob("*")) if p.is_file()}
-    (folder / CHECKSUMS).write_text(json.dumps(sums, indent=1))
-
-
-def verify_checksums(folder: str | Path) -> None:
-    """Refuse a cached folder whose files differ from those recorded by :func:`write_checksums`."""
-    folder = Path(folder)
-    hint = f"delete {folder} and run again to rebuild it"
-    try:
-        sums = json.loads((folder / CHECKSUMS).read_text())
-    except (OSError, ValueError) as e:
-        raise ValueError(f"cached dataset {folder} has no readable {CHECKSUMS}: {hint}") from e
-    for name, digest in sums.items():
-        path = folder / name
-        if not path.is_file() or _sha256_file(path) != digest:
-            raise ValueError(
-                f"cached dataset file {path} was changed or truncated since it was written: {hint}"
-            )
 
 
 def _margins_digest(margins: list[float]) -> str:

@@ -12,12 +12,11 @@ prompt out with TRL's own ``maybe_extract_prompt``.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any, Literal
 
 from ..columns import truth_values
-from .caches import verify_checksums, write_checksums
+from ..labeling.persist import persist_dataset  # noqa: F401  (re-exported: the recipes' import point)
 from .embedded import embedded_key, load_embedded_data
 
 #: file suffix -> the ``datasets`` builder that reads it
@@ -133,32 +132,6 @@ def truth_of(dataset: Any, gt_column: str | None) -> list[bool]:
     if gt_column not in dataset.column_names:
         raise ValueError(f"truth column {gt_column!r} is missing (columns: {dataset.column_names})")
     return truth_values(dataset[gt_column], gt_column)
-
-
-def persist_dataset(dataset: Any, kind: str = "labelled") -> Any:
-    """The same rows, saved once under the cache directory (keyed by content) and memory-mapped from there.
-
-    An in-memory dataset gives TRL's caches (tokenisation, precomputed reference log-probs) a temporary home
-    that dies with the process; a dataset on disk lets every later run with the same data and model reuse them.
-    """
-    import datasets
-
-    from ..cache import build_dir_atomically, cache_root
-    from ..labeling import column_hash
-
-    key = hashlib.sha256(
-        repr(["v2", *((c, column_hash(dataset, c)) for c in dataset.column_names)]).encode()
-    ).hexdigest()[:24]
-
-    def build(tmp: Path) -> None:
-        dataset.save_to_disk(str(tmp))
-        write_checksums(tmp)
-
-    path = build_dir_atomically(cache_root() / kind / key, build)
-    verify_checksums(path)  # an edited or truncated copy is refused before anything reads it
-    loaded = datasets.load_from_disk(str(path))
-    loaded.info.description = dataset.info.description  # provenance travels in the description
-    return loaded
 
 
 def load_preference_splits(

@@ -8,7 +8,6 @@ weak supervision nobody knows which one is truly better, and the loss orients pa
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +16,6 @@ import torch
 from trl.trainer.dpo_trainer import DataCollatorForPreference
 from trl.trainer.reward_trainer import DataCollatorForPreference as RewardDataCollator
 
-from ..cache import build_dir_atomically, cache_root
 from ..columns import (
     GT_KEY,
     MARGINS_KEY,
@@ -29,6 +27,7 @@ from ..columns import (
     truth_values,
 )
 from ..core import PreferenceBatch, easy_mask, margin_scales
+from ..labeling.persist import persist_dataset
 
 
 def shared_on_disk(dataset, args):
@@ -41,19 +40,8 @@ def shared_on_disk(dataset, args):
     """
     if dataset is None or args.world_size <= 1 or not args.precompute_ref_log_probs or dataset.cache_files:
         return dataset
-    import datasets
-
-    from ..labeling import column_hash
-
-    key = hashlib.sha256(
-        repr([(c, column_hash(dataset, c)) for c in dataset.column_names]).encode()
-    ).hexdigest()
-    path = cache_root() / "datasets" / key[:24]
     with args.main_process_first(desc="saving the dataset where every process can read it"):
-        build_dir_atomically(path, lambda tmp: dataset.save_to_disk(str(tmp)))
-    loaded = datasets.load_from_disk(str(path))
-    loaded.info.description = dataset.info.description  # provenance travels in the description
-    return loaded
+        return persist_dataset(dataset)
 
 
 def add_judgements(
