@@ -9,9 +9,7 @@ import dataclasses
 import json
 import logging
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -21,7 +19,8 @@ from transformers.trainer_utils import get_last_checkpoint
 from ..columns import probs_column
 from ..core.measures import accuracy, agreement
 from ..trainers.classification import RavenClassificationConfig, RavenClassificationTrainer
-from .classification.given import build_given, given_columns, label_set, normalize_supervisors
+from .classification.arguments import W2SArguments
+from .classification.given import build_given, given_columns, label_set
 from .classification.partition import Source, materialize, partition
 from .classification.strong import build_strong_model, prepare_inputs, text_features
 from .classification.weak import train_weak_supervisor
@@ -29,104 +28,6 @@ from .data import load_data, train_test
 from .outputs import check_output_dir
 
 logger = logging.getLogger(__name__)
-
-
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
-
-
-@dataclass
-class W2SArguments:
-    """What the recipe runs on; the training settings are the ``RavenClassificationConfig`` fields."""
-
-    dataset: str = field(
-        default="embedded:reviews",
-        metadata={
-            "help": "Hub ID, save_to_disk folder, folder of data files or one file, or embedded:reviews / "
-            "embedded:digits."
-        },
-    )
-    dataset_config: str | None = field(default=None, metadata={"help": "Hub dataset configuration name."})
-    train_split: str = "train"
-    test_split: str = "test"
-    test_fraction: float = field(default=0.2, metadata={"help": "Test share when the data has one split."})
-    modality: str = field(
-        default="text", metadata={"help": "`text` or `image`.", "choices": ("text", "image")}
-    )
-    input_column: str = field(default="text", metadata={"help": "Text or image column of the dataset."})
-    dataset_label_column: str = field(default="label", metadata={"help": "Ground-truth label column."})
-    domain_column: str = field(default="domain", metadata={"help": "Domain column (source vs target)."})
-    num_classes: int | None = field(default=None, metadata={"help": "Default: max label + 1."})
-    image_size: int = 16
-    channels: int = 1
-    supervisors: dict | str | None = field(
-        default=None,
-        metadata={
-            "help": "Weak supervisors, YAML or JSON: name -> {kind: logreg|nb|static|vader, domains: [...], "
-            "corruption: {...}, C, scale} (trained here on source domains), or name -> a spec: "
-            "classifier:ID_OR_PATH (text or image), column:COL (class probabilities), callable:MODULE:FUNCTION."
-        },
-    )
-    ood_domains: list[str] | None = field(
-        default=None, metadata={"help": "Target domain(s) of the OOD scenario."}
-    )
-    ood_corruption: dict | str | None = field(
-        default=None, metadata={"help": "Corruption of the OOD target."}
-    )
-    scenarios: list[str] = field(default_factory=lambda: ["id", "ood"])
-    weak_fraction: float = field(
-        default=0.5, metadata={"help": "Share of a source domain kept for weak training."}
-    )
-    max_weak_train: int | None = None
-    max_train: int | None = None
-    max_test: int | None = None
-    val_size: int = field(
-        default=100,
-        metadata={"help": "Labelled validation slice of the strong training data, used only by `select`."},
-    )
-    strong_model: str = field(default="probe", metadata={"help": "`probe`, `cnn`, or an HF model ID/folder."})
-    encoder: str | None = field(
-        default=None, metadata={"help": "Text encoder of the probe (default MiniLM)."}
-    )
-    use_lora: bool = False
-    lora_r: int = 8
-    lora_target_modules: list[str] | None = None
-    max_length: int = 128
-    methods: dict | str | None = field(
-        default=None,
-        metadata={
-            "help": "Mapping method name -> RavenClassificationConfig overrides, e.g. {raven-kl: {weight_objective: kl}}."
-        },
-    )
-    naive_each: bool = field(default=True, metadata={"help": "Add `naive:<name>` for every supervisor."})
-    only: str | None = field(default=None, metadata={"help": "Comma-separated subset of the methods to run."})
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    num_threads: int = field(
-        default=1, metadata={"help": "torch threads (1 is fastest for probe-sized models)."}
-    )
-    overwrite_output_dir: bool = field(default=False, metadata={"help": "Allow a non-empty output_dir."})
-
-    def __post_init__(self):
-        self.supervisors = normalize_supervisors(self.supervisors)
-        self.methods = _json(self.methods) or {"gt": {"supervision": "gt"}, "raven": {}}
-        self.ood_corruption = _json(self.ood_corruption) or None
-        if "ood" in self.scenarios and not self.ood_domains:
-            raise ValueError("the ood scenario needs `ood_domains`")
-        if "id" in self.scenarios and not any(s.get("domains") for s in self.supervisors.values()):
-            raise ValueError("the id scenario needs a supervisor with source `domains` (or scenarios: [ood])")
-        self.method_table(list(self.supervisors))  # an unknown --only method fails now, not after training
-
-    def method_table(self, names: list[str]) -> dict[str, dict]:
-        table = dict(self.methods)
-        if self.naive_each:
-            table.update({f"naive:{n}": {"supervision": "naive", "naive_supervisor": n} for n in names})
-        if self.only:
-            keep = [m.strip() for m in self.only.split(",")]
-            unknown = [m for m in keep if m not in table]
-            if unknown:
-                raise ValueError(f"unknown method(s) {unknown}; the recipe has {list(table)}")
-            table = {m: table[m] for m in keep}
-        return table
 
 
 def _weak_sources(args: W2SArguments) -> dict[str, Source]:
