@@ -21,8 +21,8 @@ from .preference import (
     RavenPreferenceCollator,
     prepare_supervision,
     shared_on_disk,
+    start_preference_supervision,
     supervised_preference_loss,
-    wrap_collator,
 )
 
 _NON_MODEL_KEYS = {"completion_mask", "ref_chosen_logps", "ref_rejected_logps"}
@@ -53,17 +53,7 @@ class RavenDPOTrainer(RavenTrainerMixin, DPOTrainer):
         self._raven_keep_columns = preference_signature_columns(sup.names, args.gt_column)
         identities = self.raven_identities(train_dataset)
         super().__init__(model, ref_model=ref_model, args=args, train_dataset=train_dataset, **kwargs)
-        self.data_collator = wrap_collator(
-            self.data_collator, RavenPreferenceCollator, sup.names, args.gt_column
-        )
-        self._init_raven(
-            sup.names,
-            sup.margins,
-            "margins",
-            train_easy=sup.easy,
-            keep_columns=self._raven_keep_columns,
-            supervisor_info=identities,
-        )
+        start_preference_supervision(self, sup, RavenPreferenceCollator, identities)
 
     def reference_cache_key(self) -> str | None:
         """A hash of the reference model that TRL keys its precomputed reference log-probs with (None when

@@ -23,6 +23,7 @@ from ..columns import (
     collate_margins,
     collate_truth,
     margins_from_dataset,
+    preference_signature_columns,
     resolve_preference_supervisors,
     truth_values,
 )
@@ -124,6 +125,22 @@ def prepare_supervision(train_dataset, args) -> PreferenceSupervision:
     scales = margin_scales(margins, args.margin_normalization)
     margins = (margins / scales).float()
     return PreferenceSupervision(names, margins, scales.float(), easy_mask(margins, "preference"))
+
+
+def start_preference_supervision(trainer, sup: PreferenceSupervision, collator_cls, identities: dict) -> None:
+    """What the DPO and reward trainers do after TRL's ``__init__``: carry the margins through their collator and
+    set up the weights from the judgements (easy examples, kept columns, identities for the card)."""
+    trainer.data_collator = wrap_collator(
+        trainer.data_collator, collator_cls, sup.names, trainer.args.gt_column
+    )
+    trainer._init_raven(
+        sup.names,
+        sup.margins,
+        "margins",
+        train_easy=sup.easy,
+        keep_columns=preference_signature_columns(sup.names, trainer.args.gt_column),
+        supervisor_info=identities,
+    )
 
 
 def supervised_preference_loss(

@@ -18,7 +18,12 @@ from ..core import easy_mask
 from ..core.losses import masked_mean
 from .mixin import RavenTrainerMixin
 from .model_card import raven_paper
-from .preference import RavenRewardCollator, prepare_supervision, supervised_preference_loss, wrap_collator
+from .preference import (
+    RavenRewardCollator,
+    prepare_supervision,
+    start_preference_supervision,
+    supervised_preference_loss,
+)
 from .preference_args import PreferenceSupervisionArguments
 
 
@@ -54,17 +59,7 @@ class RavenRewardTrainer(RavenTrainerMixin, RewardTrainer):
         if plain:
             self._init_raven(["truth"], None, None)
         else:
-            self.data_collator = wrap_collator(
-                self.data_collator, RavenRewardCollator, sup.names, args.gt_column
-            )
-            self._init_raven(
-                sup.names,
-                sup.margins,
-                "margins",
-                train_easy=sup.easy,
-                keep_columns=self._raven_keep_columns,
-                supervisor_info=identities,
-            )
+            start_preference_supervision(self, sup, RavenRewardCollator, identities)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         inputs = dict(inputs)
