@@ -3,6 +3,7 @@
 
     python bench/dpo_methods.py                      # every method, seeds 0 1 2 (resumable; hours on a 2-core CPU)
     python bench/dpo_methods.py --methods ens raven-default --seeds 0
+    python bench/dpo_methods.py --jobs 2             # two runs at a time (one torch thread each; 2 cores)
     python bench/dpo_methods.py --quick              # a smoke test: tiny runs of two methods, one seed
     python bench/report.py                           # bench/RESULTS.md from every cached run
 
@@ -21,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,12 +119,28 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--quick", action="store_true", help="tiny runs of ens and raven-default, seed 0")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="runs at a time, one torch thread each (at most the number of cores)",
+    )
     parser.add_argument("extra", nargs="*", help="more recipe flags for every run (after --)")
     args = parser.parse_args()
     methods, seeds = (["ens", "raven-default"], [0]) if args.quick else (args.methods, args.seeds)
-    for seed in seeds:  # all methods of a seed first: paired comparisons become available early
-        for method in methods:
-            run_one(method, seed, args.quick, args.extra)
+    # all methods of a seed first: paired comparisons become available early
+    todo = [(method, seed) for seed in seeds for method in methods]
+    failed = []
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        futures = {pool.submit(run_one, m, s, args.quick, args.extra): (m, s) for m, s in todo}
+        for future in as_completed(futures):
+            try:
+                future.result()
+            except SystemExit as e:  # one failed run does not stop the others
+                print(e, flush=True)
+                failed.append(futures[future])
+    if failed:
+        raise SystemExit(f"{len(failed)} run(s) failed: {failed}")
 
 
 if __name__ == "__main__":
