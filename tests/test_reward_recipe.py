@@ -1,6 +1,7 @@
 """recipes/reward_modeling: argument parsing (YAML + CLI), the shipped configs, and one-step runs on a tiny model."""
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -227,3 +228,53 @@ def test_tokenize_pairs_matches_the_supervisor_and_truncates(sup_tokenizer_plain
         ids = reward_input_ids(sup_tokenizer_plain, p, c, False)
         assert full[i]["chosen_ids"] == ids and ids[-1] == sup_tokenizer_plain.eos_token_id
         assert cut[i]["chosen_ids"] == ids[:8]
+
+
+def test_compare_methods_caches_each_run_and_reports_over_seeds(
+    tmp_path, tiny_rm_dir, sup_cache, monkeypatch
+):
+    """Two seeds × two methods train four times; a second invocation trains nothing and reports the same."""
+    import importlib.util
+
+    from datasets import Dataset, DatasetDict
+
+    def split(n, offset):  # presented in a random order; gt_label says whether chosen is truly better
+        rows = [ROWS[(i + offset) % 4] for i in range(n)]
+        flip = [i % 3 == 0 for i in range(n)]
+        return Dataset.from_dict({
+            "prompt": [r[0] for r in rows],
+            "chosen": [r[2] if f else r[1] for r, f in zip(rows, flip, strict=True)],
+            "rejected": [r[1] if f else r[2] for r, f in zip(rows, flip, strict=True)],
+            "gt_label": [0 if f else 1 for f in flip],
+        })  # fmt: skip
+
+    pairs_dir = tmp_path / "pairs_with_truth"
+    DatasetDict({"train": split(16, 0), "test": split(6, 1)}).save_to_disk(str(pairs_dir))
+
+    spec = importlib.util.spec_from_file_location("compare_methods", RECIPE / "compare_methods.py")
+    compare = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "compare_methods", compare)  # its dataclass needs its module registered
+    spec.loader.exec_module(compare)
+    argv = [
+        "--dataset_name", str(pairs_dir), "--model_name_or_path", str(tiny_rm_dir),
+        "--supervisors", "length", "vader", f"tiny=rm:{tiny_rm_dir}", "--eval_domains", "none",
+        "--max_steps", "1", "--seeds", "0", "1", "--methods", "ens", "raven-lm", *_cpu(tmp_path),
+    ]  # fmt: skip
+    first = compare.main(argv)
+    runs = sorted(p.name for p in (tmp_path / "out" / "runs").glob("*.json"))
+    assert len(runs) == 4 and {r.rsplit("-s", 1)[0] for r in runs} == {"ens", "raven-lm"}
+    assert set(first["methods"]) == {"ens", "raven-lm"}
+    ens = first["methods"]["ens"]
+    per_seed = [s["runs"]["ens"]["accuracy"] for s in first["per_seed"]]
+    assert ens["accuracy_mean"] == pytest.approx(np.mean(per_seed))
+    assert ens["weights"] == pytest.approx({"length": 1 / 3, "vader": 1 / 3, "tiny": 1 / 3})
+    lm = first["per_seed"][0]["runs"]["raven-lm"]
+    assert lm["overrides"]["weight_init"] == "label_model" and lm["overrides"]["weight_objective"] == "chance"
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a cached run was trained again")
+
+    monkeypatch.setattr(compare, "fit_reward_model", no_training)
+    again = compare.main(argv)
+    assert again["methods"] == first["methods"]
+    assert "| ens |" in (tmp_path / "out" / "results.md").read_text()

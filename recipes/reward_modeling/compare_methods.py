@@ -1,31 +1,40 @@
 """A strong reward model for the movie target from the embedded weak supervisors: RAVEN against the baselines.
 
-    python recipes/reward_modeling/compare_methods.py --config recipes/reward_modeling/minilm_movies_weak.yaml
+    python recipes/reward_modeling/compare_methods.py --config recipes/reward_modeling/minilm_movies_weak.yaml \
+        --output_dir bench/results/reward_methods --seeds 0 1 2
 
 Labels the target's training pairs (random order) with the supervisors (cached), then trains the same MiniLM
-reward model once per method with RavenRewardTrainer: ``gt`` (the truth: the ceiling), ``naive`` with the best and
-with the worst single supervisor (best/worst by their accuracy on the *training* pairs' hidden truth: an oracle
-choice, shown as a reference), ``ens`` (uniform fixed weights), and ``raven`` with the ``ce`` and the ``kl``
-weight objective at the fixed settings of the YAML (not tuned on the test pairs). Reports held-out preference
-accuracy on the target's test pairs, PGR against the uniform mixture of the supervisors, and the learned weights
-with their rank correlation to the supervisors' (hidden) test accuracies. Writes results.json and results.md to
---output_dir.
+reward model once per method and seed with RavenRewardTrainer: ``gt`` (the truth: the ceiling), ``naive-best`` and
+``naive-worst`` (the single supervisor with the highest / lowest accuracy on the *training* pairs' hidden truth: an
+oracle choice, shown as a reference), ``ens`` (uniform fixed weights), ``label_model`` (the label model's
+posterior, no labels), ``raven-paper`` (the paper's rule: ``WEIGHTING_PRESETS["paper"]``) and ``raven-lm`` (the
+recommended setting: ``WEIGHTING_PRESETS["recommended"]``). Nothing is tuned on the test pairs. A seed draws the
+training pairs, their presented order and the reward head.
+
+Each (method, seed) result is cached in ``<output_dir>/runs/<key>.json`` (``key`` hashes the configuration), so a
+rerun only trains what is missing. Reports held-out preference accuracy on the target's test pairs (mean over
+seeds with a 95% t-interval), PGR against the uniform mixture of the supervisors, and the learned weights with
+their rank correlation to the supervisors' (hidden) test accuracies. Writes results.json and results.md.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from transformers.utils import logging as hf_logging
 from trl import ModelConfig, TrlParser
 
+from raven_align import __version__
 from raven_align.columns import reward_columns
+from raven_align.core import WEIGHTING_PRESETS
 from raven_align.core.measures import pgr, preference_accuracy, weight_accuracy_correlation
 from raven_align.recipes.reward import (
     RewardScriptArguments,
@@ -36,6 +45,20 @@ from raven_align.recipes.reward import (
     supervisor_accuracy,
 )
 from raven_align.trainers import RavenRewardConfig
+
+METHODS = ["gt", "naive-best", "naive-worst", "ens", "label_model", "raven-paper", "raven-lm"]
+#: the recorded settings of the base config (the methods' overrides come on top)
+SETTING_KEYS = ("supervisor_lr", "weight_update_rule", "weight_init", "weight_objective", "easy_phase_fraction",
+                "easy_phase_mode", "margin_normalization", "uniform_pull", "supervisor_calibration")  # fmt: skip
+TRAINING_KEYS = ("max_length", "per_device_train_batch_size", "learning_rate", "num_train_epochs")
+
+
+@dataclass
+class CompareArguments:
+    """What to compare: the methods and the seeds (each seed draws new training pairs, order and head)."""
+
+    seeds: list[int] = field(default_factory=lambda: [0], metadata={"help": "Seeds to run."})
+    methods: list[str] = field(default_factory=lambda: list(METHODS), metadata={"help": f"Of {METHODS}."})
 
 
 def mixture_accuracy(ds, names: list[str]) -> float:
@@ -50,17 +73,126 @@ def methods_for(train_accuracy: dict[str, float]) -> dict[str, dict]:
     worst = min(train_accuracy, key=train_accuracy.get)
     return {
         "gt": {"supervision": "gt", "gt_column": "gt_label"},
-        f"naive (best: {best})": {"supervision": "naive", "naive_supervisor": best},
-        f"naive (worst: {worst})": {"supervision": "naive", "naive_supervisor": worst},
+        "naive-best": {"supervision": "naive", "naive_supervisor": best},
+        "naive-worst": {"supervision": "naive", "naive_supervisor": worst},
         "ens": {"supervision": "ens"},
-        "raven (ce)": {"supervision": "raven", "weight_objective": "ce"},
-        "raven (kl)": {"supervision": "raven", "weight_objective": "kl"},
+        "label_model": {"supervision": "label_model"},
+        "raven-paper": {"supervision": "raven", **WEIGHTING_PRESETS["paper"]},
+        "raven-lm": {"supervision": "raven", **WEIGHTING_PRESETS["recommended"]},
     }
 
 
+def run_key(method: str, overrides: dict, seed: int, script, base, model_args) -> str:
+    """A run's cache key: everything that changes its result."""
+    spec = {
+        "script": dataclasses.asdict(script),
+        "setting": {k: getattr(base, k) for k in (*SETTING_KEYS, *TRAINING_KEYS)},
+        "model": model_args.model_name_or_path,
+        "overrides": overrides,
+        "seed": seed,
+        "version": __version__,
+    }
+    digest = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    return f"{method}-s{seed}-{digest}"
+
+
+def run_seed(seed: int, methods: list[str], script, base, model_args, runs_dir: Path) -> dict:
+    """Label this seed's training pairs and train every missing method on them; returns this seed's results."""
+    script = dataclasses.replace(script, pairs_seed=seed)
+    base = dataclasses.replace(base, seed=seed)
+    train, tests = load_reward_data(script, weak=True)
+    target = str(script.dataset_name)
+    tests = {target: tests[target]}
+    labelled_train, labelled_tests, provenance = label_splits(
+        train, tests, script.supervisors, script, base.max_length
+    )
+    names = [e["name"] for e in provenance]
+    sup_test = {n: a[target] for n, a in supervisor_accuracy(labelled_tests, names).items()}
+    truth = np.asarray(labelled_train["gt_label"]).astype(bool)
+    sup_train = {
+        n: preference_accuracy(np.asarray(labelled_train[c]) - np.asarray(labelled_train[r]), truth)
+        for n, (c, r) in zip(names, map(reward_columns, names), strict=True)
+    }
+    runs = {}
+    for method, overrides in methods_for(sup_train).items():
+        if method not in methods:
+            continue
+        path = runs_dir / f"{run_key(method, overrides, seed, script, base, model_args)}.json"
+        if path.is_file():
+            runs[method] = json.loads(path.read_text())
+            print(f"cached  {method} seed {seed}: {runs[method]['accuracy']:.3f}", flush=True)
+            continue
+        start = time.perf_counter()
+        with tempfile.TemporaryDirectory() as scratch:  # nothing is saved: the models are scored in memory
+            args = dataclasses.replace(base, output_dir=scratch, save_strategy="no", **overrides)
+            trainer = fit_reward_model(labelled_train, args, model_args)
+        seconds = time.perf_counter() - start
+        acc = score_accuracy(
+            trainer.model, trainer.processing_class, tests, base.max_length, script.label_batch_size
+        )[target]
+        runs[method] = {
+            "method": method,
+            "seed": seed,
+            "overrides": overrides,
+            "accuracy": acc,
+            "train_seconds": round(seconds, 1),
+            "steps": trainer.state.global_step,
+            "weights": trainer.raven_weights.as_dict(),
+        }
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(runs[method], indent=1))
+        print(f"done    {method} seed {seed}: accuracy {acc:.3f} ({seconds:.0f} s)", flush=True)
+    return {
+        "seed": seed,
+        "n_train": len(labelled_train),
+        "n_test": len(tests[target]),
+        "supervisor_test_accuracy": sup_test,
+        "supervisor_train_accuracy": sup_train,
+        "uniform_mixture_test_accuracy": mixture_accuracy(labelled_tests[target], names),
+        "runs": runs,
+    }
+
+
+def summarize(seeds: list[dict]) -> dict[str, dict]:
+    """Per method over seeds: accuracy mean/std/t-interval, PGR (per seed, then mean), weights and ρ."""
+    from scipy import stats
+
+    out = {}
+    for method in [m for m in METHODS if all(m in s["runs"] for s in seeds)]:
+        acc = np.array([s["runs"][method]["accuracy"] for s in seeds])
+        half = (
+            stats.t.ppf(0.975, len(acc) - 1) * acc.std(ddof=1) / np.sqrt(len(acc)) if len(acc) > 1 else np.nan
+        )
+        pgrs, rhos = [], []
+        for s in seeds:
+            if "gt" in s["runs"]:
+                pgrs.append(pgr(s["runs"][method]["accuracy"], s["uniform_mixture_test_accuracy"],
+                                s["runs"]["gt"]["accuracy"]))  # fmt: skip
+            if method.startswith("raven"):
+                w = s["runs"][method]["weights"]
+                rhos.append(weight_accuracy_correlation([w[n] for n in w],
+                                                        [s["supervisor_test_accuracy"][n] for n in w]))  # fmt: skip
+        names = list(seeds[0]["runs"][method]["weights"])
+        out[method] = {
+            "accuracy_mean": float(acc.mean()),
+            "accuracy_std": float(acc.std(ddof=1)) if len(acc) > 1 else 0.0,
+            "accuracy_interval": [float(acc.mean() - half), float(acc.mean() + half)],
+            "pgr": float(np.mean(pgrs)) if pgrs else None,
+            "weights": {n: float(np.mean([s["runs"][method]["weights"][n] for s in seeds])) for n in names},
+            "weight_accuracy_rank_correlation": float(np.nanmean(rhos)) if rhos else None,
+            "naive_supervisors": sorted(
+                {s["runs"][method]["overrides"].get("naive_supervisor", "") for s in seeds} - {""}
+            ),  # fmt: skip
+        }
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict:
-    parser = TrlParser((RewardScriptArguments, RavenRewardConfig, ModelConfig))
-    script, base, model_args = parser.parse_args_and_config(args=argv)
+    parser = TrlParser((RewardScriptArguments, RavenRewardConfig, ModelConfig, CompareArguments))
+    script, base, model_args, compare = parser.parse_args_and_config(args=argv)
+    unknown = sorted(set(compare.methods) - set(METHODS))
+    if unknown:
+        raise SystemExit(f"unknown methods {unknown}; choose from {METHODS}")
     if script.torch_threads:
         import torch
 
@@ -70,86 +202,17 @@ def main(argv: list[str] | None = None) -> dict:
     if not script.supervisors:
         raise SystemExit("compare_methods needs supervisors (see minilm_movies_weak.yaml)")
 
-    train, tests = load_reward_data(script, weak=True)
-    target = str(script.dataset_name)
-    tests = {target: tests[target]}
-    labelled_train, labelled_tests, provenance = label_splits(
-        train, tests, script.supervisors, script, base.max_length
-    )
-    names = [e["name"] for e in provenance]
-    sup_test = supervisor_accuracy(labelled_tests, names)
-    truth = np.asarray(labelled_train["gt_label"]).astype(bool)
-    sup_train = {
-        n: preference_accuracy(np.asarray(labelled_train[c]) - np.asarray(labelled_train[r]), truth)
-        for n, (c, r) in zip(names, map(reward_columns, names), strict=True)
-    }
-    weak = mixture_accuracy(labelled_tests[target], names)
-
-    runs = {}
-    for method, overrides in methods_for(sup_train).items():
-        start = time.perf_counter()
-        with tempfile.TemporaryDirectory() as scratch:  # nothing is saved: the models are scored in memory
-            args = dataclasses.replace(base, output_dir=scratch, save_strategy="no", **overrides)
-            trainer = fit_reward_model(labelled_train, args, model_args)
-        seconds = time.perf_counter() - start
-        acc = score_accuracy(
-            trainer.model, trainer.processing_class, tests, base.max_length, script.label_batch_size
-        )[target]
-        weights = trainer.raven_weights.as_dict()
-        runs[method] = {
-            "accuracy": acc,
-            "train_seconds": round(seconds, 1),
-            "steps": trainer.state.global_step,
-            "weights": weights,
-        }
-        print(
-            f"{method}: accuracy {acc:.3f} ({seconds:.0f} s), weights "
-            + ", ".join(f"{k} {v:.3f}" for k, v in weights.items()),
-            flush=True,
-        )
-
-    ceiling = runs["gt"]["accuracy"]
-    test_acc = [sup_test[n][target] for n in names]
-    for method, r in runs.items():
-        r["pgr"] = pgr(r["accuracy"], weak, ceiling)
-        if method.startswith("raven"):
-            r["weight_accuracy_rank_correlation"] = weight_accuracy_correlation(
-                [r["weights"][n] for n in names], test_acc
-            )
-    results = {
-        "target": target,
-        "n_train": len(labelled_train),
-        "n_test": len(tests[target]),
-        "supervisors": script.supervisors,
-        "supervisor_test_accuracy": {n: sup_test[n][target] for n in names},
-        "supervisor_train_accuracy": sup_train,
-        "uniform_mixture_test_accuracy": weak,
-        "raven_setting": {
-            k: getattr(base, k)
-            for k in (
-                "supervisor_lr",
-                "weight_update_rule",
-                "weight_init",
-                "easy_phase_fraction",
-                "easy_phase_mode",
-                "margin_normalization",
-                "uniform_pull",
-                "supervisor_calibration",
-            )
-        },
-        "training": {
-            k: getattr(base, k)
-            for k in (
-                "max_length",
-                "per_device_train_batch_size",
-                "learning_rate",
-                "num_train_epochs",
-                "seed",
-            )
-        },
-        "runs": runs,
-    }
     out = Path(base.output_dir)
+    seeds = [run_seed(s, compare.methods, script, base, model_args, out / "runs") for s in compare.seeds]
+    results = {
+        "target": str(script.dataset_name),
+        "seeds": compare.seeds,
+        "supervisors": script.supervisors,
+        "setting": {k: getattr(base, k) for k in SETTING_KEYS},
+        "training": {k: getattr(base, k) for k in TRAINING_KEYS},
+        "per_seed": seeds,
+        "methods": summarize(seeds),
+    }
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=1))
     (out / "results.md").write_text(markdown(results))
@@ -158,28 +221,35 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def markdown(results: dict) -> str:
-    names = list(results["supervisor_test_accuracy"])
+    seeds = results["per_seed"]
+    names = list(seeds[0]["supervisor_test_accuracy"])
+    mean_sup = {n: np.mean([s["supervisor_test_accuracy"][n] for s in seeds]) for n in names}
     lines = [
         f"# Strong MiniLM reward model on `{results['target']}` from weak supervisors",
         "",
-        f"{results['n_train']} training pairs labelled by the supervisors, {results['n_test']} held-out test "
-        f"pairs; RAVEN setting (fixed, untuned): {results['raven_setting']}; training: {results['training']}.",
+        f"{seeds[0]['n_train']} training pairs per seed labelled by the supervisors, {seeds[0]['n_test']} held-out "
+        f"test pairs; seeds {results['seeds']}. Base setting (the YAML's; `raven-paper` and `raven-lm` put their "
+        f"presets on top): {results['setting']}; training: {results['training']}. Test accuracy: mean ± std over "
+        "seeds [95% t-interval]; PGR against the uniform mixture with `gt` as ceiling; weights: mean final weights; "
+        "ρ: rank correlation of the weights with the supervisors' test accuracies.",
         "",
         "| method | test accuracy | PGR | " + " | ".join(f"w({n})" for n in names) + " | ρ(w, acc) |",
         "|---|---|---|" + "---|" * (len(names) + 1),
     ]
-    for method, r in results["runs"].items():
+    for method, r in results["methods"].items():
+        label = f"{method} ({', '.join(r['naive_supervisors'])})" if r["naive_supervisors"] else method
         w = " | ".join("–" if method == "gt" else f"{r['weights'].get(n, 0.0):.3f}" for n in names)
-        rho = r.get("weight_accuracy_rank_correlation")
+        lo, hi = r["accuracy_interval"]
+        rho, gain = r["weight_accuracy_rank_correlation"], r["pgr"]
         lines.append(
-            f"| {method} | {r['accuracy']:.3f} | {r['pgr']:.2f} | {w} | "
-            f"{'' if rho is None else f'{rho:.2f}'} |"
+            f"| {label} | {r['accuracy_mean']:.3f} ± {r['accuracy_std']:.3f} [{lo:.3f}, {hi:.3f}] | "
+            f"{'–' if gain is None else f'{gain:.2f}'} | {w} | {'' if rho is None else f'{rho:.2f}'} |"
         )
     lines += [
         "",
-        "Weak references on the test pairs: uniform mixture "
-        f"{results['uniform_mixture_test_accuracy']:.3f}; single supervisors "
-        + ", ".join(f"{n} {a:.3f}" for n, a in results["supervisor_test_accuracy"].items())
+        "Weak references on the test pairs (mean over seeds): uniform mixture "
+        f"{np.mean([s['uniform_mixture_test_accuracy'] for s in seeds]):.3f}; single supervisors "
+        + ", ".join(f"{n} {a:.3f}" for n, a in mean_sup.items())
         + ".",
     ]
     return "\n".join(lines) + "\n"
