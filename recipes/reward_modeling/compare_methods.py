@@ -101,7 +101,7 @@ def run_seed(seed: int, methods: list[str], script, base, model_args, runs_dir: 
     script = dataclasses.replace(script, pairs_seed=seed)
     base = dataclasses.replace(base, seed=seed)
     train, tests = load_reward_data(script, weak=True)
-    target = str(script.dataset_name)
+    target = next(iter(tests))  # the target's own test split comes first (named without `embedded:`)
     tests = {target: tests[target]}
     labelled_train, labelled_tests, provenance = label_splits(
         train, tests, script.supervisors, script, base.max_length
@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> dict:
     out = Path(base.output_dir)
     seeds = [run_seed(s, compare.methods, script, base, model_args, out / "runs") for s in compare.seeds]
     results = {
-        "target": str(script.dataset_name),
+        "target": str(script.dataset_name).removeprefix("embedded:"),
         "seeds": compare.seeds,
         "supervisors": script.supervisors,
         "setting": {k: getattr(base, k) for k in SETTING_KEYS},
