@@ -49,6 +49,10 @@ METHODS: dict[str, list[str]] = {
         "none",
     ],
     "label_model": ["--supervision", "label_model"],
+    # the recommended setting (WEIGHTING_PRESETS["recommended"]: label-model start, chance objective, exponentiated
+    # rule) with the DPO recipe's η = 10: DPO's weight gradients are ~1e-3 early on (logged as raven/weight_grad_norm,
+    # no labels needed), so the preset's η = 0.1 would leave the weights where they start
+    "raven-lm": ["--weight_init", "label_model", "--weight_objective", "chance"],
 }
 QUICK = ["--max_steps", "2", "--max_eval_pairs", "8", "--num_eval_prompts", "4", "--max_new_tokens", "8",
          "--id_dataset_name", "", "--max_train_pairs", "16"]  # fmt: skip
@@ -118,7 +122,9 @@ def main() -> None:
     )
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--quick", action="store_true", help="tiny runs of ens and raven-default, seed 0")
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny runs of --methods (default ens, raven-default)"
+    )
     parser.add_argument(
         "--jobs",
         type=int,
@@ -127,7 +133,14 @@ def main() -> None:
     )
     parser.add_argument("extra", nargs="*", help="more recipe flags for every run (after --)")
     args = parser.parse_args()
-    methods, seeds = (["ens", "raven-default"], [0]) if args.quick else (args.methods, args.seeds)
+    methods, seeds = (
+        (args.methods, args.seeds)
+        if not args.quick
+        else (
+            (["ens", "raven-default"] if args.methods == list(METHODS) else args.methods),
+            [0],
+        )
+    )
     # all methods of a seed first: paired comparisons become available early
     todo = [(method, seed) for seed in seeds for method in methods]
     failed = []

@@ -2,8 +2,8 @@
 
     python bench/label_model_summary.py
 
-Reads ``bench/results/{text,image}_classification/results.json`` and ``bench/results/synthetic_w2s.json`` and
-writes ``bench/results/label_model.md``: for every task the strong model's test accuracy (mean ± std over seeds
+Reads ``bench/results/{text,image}_classification/results.json``, ``bench/results/reward_methods/results.json``
+(reward models), ``bench/results/dpo_runs/*.json`` (DPO) and ``bench/results/synthetic_w2s.json`` and writes ``bench/results/label_model.md``: for every task the strong model's test accuracy (mean ± std over seeds
 and a 95% t-interval) of `gt`, the best and worst single supervisor, `ens`, `label_model`, the paper's RAVEN and
 the recommended setting with its ablations, then the issue's targets on the OOD scenarios.
 """
@@ -21,7 +21,12 @@ from raven_align.reporting import markdown_table
 RESULTS = Path(__file__).parent / "results"
 NEW = "raven-lm"  # the recommended setting (WEIGHTING_PRESETS["recommended"])
 ROWS = ["gt", "best single", "worst single", "ens", "label_model", "raven", NEW]
-ABLATIONS = ["raven-lm-ce", "raven-chance", "raven-lm-fixed"]
+ABLATIONS = ["raven-lm-ce", "raven-chance", "raven-lm-fixed", "raven-default"]
+#: the preference benchmarks' method names -> rows (the paper's RAVEN is `raven-paper` there)
+PREFERENCE_ROWS = {"gt": "gt", "naive-best": "best single", "naive-worst": "worst single", "ens": "ens",
+                   "label_model": "label_model", "raven-paper": "raven", NEW: NEW, "raven-default": "raven-default"}  # fmt: skip
+#: No preference supervisor is constant; the degenerate one there is the below-chance length judge.
+PREFERENCE_DEGENERATE = "verbosity_rm"
 TASKS = {  # results folder -> (title, the degenerate supervisor)
     "text_classification": ("movie sentiment (text)", "drug_nb"),
     "image_classification": ("blurred digits (image)", "uci"),
@@ -77,6 +82,50 @@ def classification(folder: str) -> tuple[list[str], dict]:
     return names, out
 
 
+def _preference_table(runs: list[dict]) -> dict:
+    """Rows from preference runs ``{"method", "accuracy", "weights": {name: w}, "rho"}`` (one per seed)."""
+    table = {}
+    for method, row in sorted(PREFERENCE_ROWS.items(), key=lambda kv: _order(kv[1])):
+        rs = [r for r in runs if r["method"] == method]
+        if rs:
+            names = list(rs[0]["weights"])
+            rho = [r["rho"] for r in rs if r["rho"] is not None and not math.isnan(r["rho"])]
+            table[row] = {
+                "method": method,
+                "accuracy": stats([r["accuracy"] for r in rs]),
+                "weights": [statistics.fmean(r["weights"][n] for r in rs) for n in names],
+                "rho": statistics.fmean(rho) if rho and row.startswith("raven") else math.nan,
+            }
+    return table
+
+
+def reward_models() -> tuple[list[str], dict] | None:
+    """The reward-model comparison (compare_methods.py), one row per method over its seeds."""
+    path = RESULTS / "reward_methods" / "results.json"
+    res = json.loads(path.read_text()) if path.is_file() else {}
+    if "per_seed" not in res:
+        return None
+    runs = []
+    for s in res["per_seed"]:
+        for method, r in s["runs"].items():
+            names = list(r["weights"])
+            acc = [s["supervisor_test_accuracy"][n] for n in names]
+            runs.append({"method": method, "accuracy": r["accuracy"], "weights": r["weights"],
+                         "rho": weight_accuracy_correlation([r["weights"][n] for n in names], acc)})  # fmt: skip
+    return names, _preference_table(runs)
+
+
+def dpo() -> tuple[list[str], dict] | None:
+    """The DPO comparison (bench/dpo_methods.py): implicit-reward accuracy on the target's test pairs."""
+    runs = []
+    for path in sorted((RESULTS / "dpo_runs").glob("*.json")):
+        r = json.loads(path.read_text())
+        target = r["splits"]["target"]
+        runs.append({"method": r["method"], "accuracy": target["strong_after"]["implicit_reward_accuracy"],
+                     "weights": r["weights"], "rho": target.get("weight_accuracy_spearman")})  # fmt: skip
+    return (list(runs[0]["weights"]), _preference_table(runs)) if runs else None
+
+
 def _order(row: str) -> int:
     return (ROWS + ABLATIONS).index(row) if row in ROWS + ABLATIONS else len(ROWS + ABLATIONS)
 
@@ -130,6 +179,9 @@ def _table(table: dict) -> str:
 
 
 def targets(title: str, table: dict, names: list[str], degenerate: str) -> dict:
+    missing = [k for k in (NEW, "ens", "label_model", "best single") if k not in table]
+    if missing:
+        return {"task (OOD)": title, "new ≥ ens": f"not run yet: {', '.join(missing)}"}
     new, ens, lm, best = (table[k]["accuracy"]["mean"] for k in (NEW, "ens", "label_model", "best single"))
     w_deg = table[NEW]["weights"][names.index(degenerate)]
     return {
@@ -159,11 +211,18 @@ def main() -> None:
         for scenario, table in tables.items():
             md += [f"\n### {scenario.upper()}\n\n", _table(table)]
         check.append(targets(title, tables["ood"], names, degenerate))
+    tasks = [("movie reward model (MiniLM)", reward_models()), ("movie DPO (SmolLM2, implicit acc.)", dpo())]
+    for title, found in tasks:
+        if found:
+            names, table = found
+            md += [f"\n## {title}: weights in the order {' / '.join(names)}\n\n", _table(table)]
+            check.append(targets(title, table, names, PREFERENCE_DEGENERATE))
     md.append("\n## Synthetic problems (`bench/results/synthetic_w2s.md`)\n")
     for problem, table in synthetic().items():
         md += [f"\n### {problem}\n\n", _table(table)]
     md += [
-        "\n## The issue's targets on the OOD scenarios (movie DPO and reward models: not in this file)\n\n"
+        "\n## The issue's targets on the OOD scenarios\n\nIn the preference tasks no supervisor is constant; the "
+        f"degenerate one there is `{PREFERENCE_DEGENERATE}`, a length judge below chance on the target.\n\n"
     ]
     md.append(markdown_table(check))
     (RESULTS / "label_model.md").write_text("".join(md))

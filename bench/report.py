@@ -21,7 +21,7 @@ from raven_align.reporting import markdown_table
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 FIGURES = RESULTS / "report"
-ORDER = ["gt", "naive-best", "ens", "label_model", "raven-default", "raven-paper", "naive-worst"]
+ORDER = ["gt", "naive-best", "ens", "label_model", "raven-default", "raven-paper", "raven-lm", "naive-worst"]
 SECTIONS = [  # (title, markdown file written by another benchmark, the command that writes it)
     ("Text classification (movie sentiment, 3 seeds)", "text_classification/results.md",
      "python recipes/classification/run.py --config recipes/classification/reviews.yaml"),
