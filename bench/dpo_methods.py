@@ -9,7 +9,8 @@
 
 A run lives in ``bench/runs/dpo/<key>/`` (``key`` hashes the recipe YAML, the method's flags, the seed and the
 raven_align version; ignored by git). It is complete when its compact summary ``bench/results/dpo_runs/<key>.json``
-exists (committed; the report reads only those); a run killed half-way is started again.
+exists (committed; the report reads only those); a run killed half-way is started again, and a run that finished
+after its driver was stopped is summarized without training again.
 """
 
 from __future__ import annotations
@@ -90,6 +91,10 @@ def run_one(method: str, seed: int, quick: bool, extra: list[str]) -> Path:
     if summary_path.is_file():
         print(f"cached  {method} seed {seed}: {out}", flush=True)
         return out
+    if (
+        out / "results.md"
+    ).is_file():  # finished (results.md comes last) but not summarized: the driver stopped
+        return write_summary(method, seed, quick, out, summary_path)
     if out.exists():
         shutil.rmtree(out)  # an interrupted run: start it again
     cmd = [sys.executable, "-m", "raven_align.recipes.dpo", "--config", str(CONFIG), "--output_dir", str(out),
@@ -105,6 +110,13 @@ def run_one(method: str, seed: int, quick: bool, extra: list[str]) -> Path:
         done = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
     if done.returncode != 0:
         raise SystemExit(f"{method} seed {seed} failed (exit {done.returncode}); see {log}")
+    write_summary(method, seed, quick, out, summary_path)
+    print(f"done    {method} seed {seed} in {time.perf_counter() - start:.0f} s", flush=True)
+    return summary_path
+
+
+def write_summary(method: str, seed: int, quick: bool, out: Path, summary_path: Path) -> Path:
+    """The run's compact summary from its output folder."""
     results = json.loads((out / "results.json").read_text())
     weights = out / "raven_weights.json"
     weights_summary = json.loads(weights.read_text()) if weights.is_file() else None
@@ -112,7 +124,6 @@ def run_one(method: str, seed: int, quick: bool, extra: list[str]) -> Path:
                **summarize(results, weights_summary)}  # fmt: skip
     summary_path.parent.mkdir(parents=True, exist_ok=True)
     summary_path.write_text(json.dumps(summary))
-    print(f"done    {method} seed {seed} in {time.perf_counter() - start:.0f} s", flush=True)
     return summary_path
 
 
