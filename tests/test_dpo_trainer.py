@@ -86,6 +86,10 @@ def _batch(trainer, n=4):
     return trainer.data_collator([trainer.train_dataset[i] for i in range(n)])
 
 
+class _EndedLoader:  # accelerate holds dataloaders by weak reference
+    end_of_dataloader, remainder = True, 1
+
+
 def test_certain_agreeing_mixture_reproduces_trl_dpo_loss(tiny_lm, sup_tokenizer_plain, tmp_path):
     def certain(name, n):  # every supervisor prefers the presented `chosen` by a huge margin
         return [1e4] * n, [-1e4] * n
@@ -108,12 +112,25 @@ def test_certain_agreeing_mixture_reproduces_trl_dpo_loss(tiny_lm, sup_tokenizer
         processing_class=sup_tokenizer_plain,
     )
     trl_loss = trl.compute_loss(trl.model, _batch(trl))
-    raven_loss = raven.compute_loss(raven.model, _batch(raven))
+    # a dataloader that has just ended with a remainder of 1 (accelerate keeps this state process-wide): the
+    # per-pair metrics must not be cut to one pair (they were, through gather_for_metrics)
+    ended = _EndedLoader()
+    raven.accelerator.gradient_state._add_dataloader(ended)
+    try:
+        raven_loss = raven.compute_loss(raven.model, _batch(raven))
+    finally:
+        raven.accelerator.gradient_state._remove_dataloader(ended)
     assert float(raven_loss.detach()) == pytest.approx(float(trl_loss.detach()), abs=1e-6)
     assert abs(float(trl_loss.detach()) - math.log(2)) > 1e-3
-    assert raven._metrics["train"]["rewards/accuracies"] == trl._metrics["train"]["rewards/accuracies"]
-    # TRL's full metric set, the same numbers (from the fused head's outputs of the same forward)
+    # TRL's full metric set, the same numbers (from the fused head's outputs of the same forward). The per-pair
+    # ones once differed after another test had finished a dataloader (gather_for_metrics' remainder).
     for key in (
+        "rewards/accuracies",
+        "rewards/chosen",
+        "rewards/rejected",
+        "rewards/margins",
+        "logps/chosen",
+        "logps/rejected",
         "entropy",
         "num_tokens",
         "logits/chosen",

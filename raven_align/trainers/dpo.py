@@ -101,7 +101,9 @@ class RavenDPOTrainer(RavenTrainerMixin, DPOTrainer):
     def _record_metrics(self, chosen_logps, rejected_logps, chosen_lr, rejected_lr, mixed) -> None:
         """TRL's DPO metric names (for the presented order), plus how the strong model sits with the mixture."""
         mode = "train" if self.model.training else "eval"
-        gather = self.accelerator.gather_for_metrics
+        # Per-pair tensors go through `gather`, as in TRL: `gather_for_metrics` truncates to the remainder of the
+        # last dataloader that ended (a process-wide state), which shortened these metrics after an evaluation.
+        gather = self.accelerator.gather
         chosen_rewards, rejected_rewards = self.beta * chosen_lr.detach(), self.beta * rejected_lr.detach()
         m = self._metrics[mode]
         m["rewards/chosen"].append(gather(chosen_rewards).mean().item())

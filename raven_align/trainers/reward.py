@@ -80,7 +80,9 @@ class RavenRewardTrainer(RavenTrainerMixin, RewardTrainer):
                 (rewards_chosen + rewards_rejected) ** 2
             )
         with torch.no_grad():
-            gather = self.accelerator.gather_for_metrics
+            gather = (
+                self.accelerator.gather
+            )  # per-pair tensors: not truncated by a finished loader's remainder
             self._metrics[mode]["mean_reward"].append(gather(outputs.logits).mean().item())
             self._metrics[mode]["accuracy"].append(gather((h > 0).float()).mean().item())
             self._metrics[mode]["margin"].append(gather(h).mean().item())
