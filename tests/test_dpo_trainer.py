@@ -356,7 +356,9 @@ def test_preference_margins_match_the_training_forward(tiny_lm, sup_tokenizer_pl
     from raven_align.trainers.preference_eval import preference_margins, preference_report
 
     raven = _raven(tiny_lm, sup_tokenizer_plain, tmp_path, easy_phase_fraction=0.0)
-    data = _dataset(n=4)
+    data = _dataset(
+        n=4
+    )  # pairs of different lengths: scored in length-sorted batches, reported in their order
     margins = preference_margins(raven, data.select_columns(["prompt", "chosen", "rejected"]), batch_size=3)
     raven.model.eval()
     with torch.no_grad():
