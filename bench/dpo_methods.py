@@ -1,4 +1,4 @@
-"""DPO method comparison over seeds: the embedded default recipe under each supervision method, one run per
+"""DPO method comparison over seeds: the embedded default recipe (frozen in bench/configs/) under each supervision method, one run per
 (method, seed), cached by its full configuration so that later invocations only add missing runs.
 
     python bench/dpo_methods.py                      # every method, seeds 0 1 2 (resumable; hours on a 2-core CPU)
@@ -27,7 +27,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIG = ROOT / "recipes" / "preference_alignment" / "embedded_default.yaml"
+# a frozen copy of the main job's config (bench/configs/README.md): run keys hash its text
+CONFIG = ROOT / "bench" / "configs" / "dpo_embedded_default.yaml"
 RUNS = ROOT / "bench" / "runs" / "dpo"
 SUMMARIES = ROOT / "bench" / "results" / "dpo_runs"
 
