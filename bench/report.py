@@ -151,7 +151,25 @@ def plots(runs: dict[str, list[dict]]) -> list[str]:
     fig.tight_layout()
     fig.savefig(FIGURES / "dpo_misfit.png", dpi=120)
     plt.close(fig)
-    return [*made, "report/dpo_misfit.png"]
+    made.append("report/dpo_misfit.png")
+    # the DPO paper's view: gold reward against KL(π‖π_ref), one point per run (methods move the policy by
+    # different amounts in the same number of steps, so gold reward alone conflates "further" with "better")
+    fig, ax = plt.subplots(figsize=(4.5, 3.2))
+    for m, rs in runs.items():
+        pts = [(r["generations"]["kl"]["mean"], float(np.mean(_gold(r)))) for r in rs if r.get("generations")]
+        if pts:
+            ax.scatter(*zip(*pts, strict=True), label=m, s=18)
+    refs = [np.mean(r["generations"]["per_prompt"]["gold_reference"]) for rs in runs.values() for r in rs
+            if r.get("generations")]  # fmt: skip
+    if refs:
+        ax.scatter([0.0], [np.mean(refs)], marker="*", s=80, color="black", label="reference policy")
+    ax.set_xlabel("KL(π‖π_ref), nats per completion")
+    ax.set_ylabel("mean gold reward")
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(FIGURES / "dpo_gold_vs_kl.png", dpi=120)
+    plt.close(fig)
+    return [*made, "report/dpo_gold_vs_kl.png"]
 
 
 def dpo_section(runs: dict[str, list[dict]]) -> str:
