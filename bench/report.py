@@ -145,13 +145,8 @@ def plots(runs: dict[str, list[dict]]) -> list[str]:
         t = [r["splits"]["target"] for r in rs]
         ax.scatter([x["misfit"]["mixture"] for x in t], [x["gain_over_mixture"] for x in t], label=m, s=18)
     ax.axhline(0, color="grey", lw=0.5)
-    ax.set_xlabel("misfit: strong model vs mixture (disagreement)")
-    ax.set_ylabel("gain over the mixture (accuracy)")
-    ax.legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(FIGURES / "dpo_misfit.png", dpi=120)
-    plt.close(fig)
-    made.append("report/dpo_misfit.png")
+    made.append(_scatter_done(fig, ax, "misfit: strong model vs mixture (disagreement)",
+                              "gain over the mixture (accuracy)", "dpo_misfit.png"))  # fmt: skip
     # the DPO paper's view: gold reward against KL(π‖π_ref), one point per run (methods move the policy by
     # different amounts in the same number of steps, so gold reward alone conflates "further" with "better")
     fig, ax = plt.subplots(figsize=(4.5, 3.2))
@@ -163,13 +158,23 @@ def plots(runs: dict[str, list[dict]]) -> list[str]:
             if r.get("generations")]  # fmt: skip
     if refs:
         ax.scatter([0.0], [np.mean(refs)], marker="*", s=80, color="black", label="reference policy")
-    ax.set_xlabel("KL(π‖π_ref), nats per completion")
-    ax.set_ylabel("mean gold reward")
+    made.append(
+        _scatter_done(fig, ax, "KL(π‖π_ref), nats per completion", "mean gold reward", "dpo_gold_vs_kl.png")
+    )
+    return made
+
+
+def _scatter_done(fig, ax, xlabel: str, ylabel: str, name: str) -> str:
+    """Label, save and close a scatter of the report; its path relative to bench/results."""
+    import matplotlib.pyplot as plt
+
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.legend(fontsize=6)
     fig.tight_layout()
-    fig.savefig(FIGURES / "dpo_gold_vs_kl.png", dpi=120)
+    fig.savefig(FIGURES / name, dpi=120)
     plt.close(fig)
-    return [*made, "report/dpo_gold_vs_kl.png"]
+    return f"report/{name}"
 
 
 def dpo_section(runs: dict[str, list[dict]]) -> str:
