@@ -15,7 +15,7 @@ import math
 import statistics
 from pathlib import Path
 
-from raven_align.core.measures import weight_accuracy_correlation
+from raven_align.core.measures import seed_interval, weight_accuracy_correlation
 from raven_align.reporting import markdown_table
 
 RESULTS = Path(__file__).parent / "results"
@@ -31,15 +31,7 @@ TASKS = {  # results folder -> (title, the degenerate supervisor)
     "text_classification": ("movie sentiment (text)", "drug_nb"),
     "image_classification": ("blurred digits (image)", "uci"),
 }
-T95 = {2: 12.706, 3: 4.303, 4: 3.182, 5: 2.776}  # 97.5% t quantiles with n − 1 degrees of freedom, by n
-
-
-def stats(values: list[float]) -> dict:
-    n = len(values)
-    mean = statistics.fmean(values)
-    sd = statistics.stdev(values) if n > 1 else 0.0
-    half = T95.get(n, 1.96) * sd / math.sqrt(n) if n > 1 else math.nan
-    return {"mean": mean, "std": statistics.pstdev(values), "low": mean - half, "high": mean + half, "n": n}
+stats = seed_interval  # mean, sample std and 95% t-interval over seeds
 
 
 def fmt(s: dict | None) -> str:

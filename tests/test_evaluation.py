@@ -57,3 +57,13 @@ def test_reports(tmp_path):
         [[0.5, 0.5], [0.6, 0.4], [0.9, 0.1]], ["a", "b"], tmp_path / "w.png", phase_steps=1
     )
     assert (tmp_path / "w.png").stat().st_size > 1000 and path.endswith("w.png")
+
+
+def test_seed_interval_is_the_student_t_interval_of_the_mean():
+    from raven_align.core.measures import seed_interval
+
+    r = seed_interval([0.0, 1.0, 2.0])  # mean 1, sample sd 1, t(0.975, 2) = 4.303
+    assert r["mean"] == pytest.approx(1.0) and r["std"] == pytest.approx(1.0) and r["n"] == 3
+    assert r["high"] - r["mean"] == pytest.approx(4.303 / 3**0.5, rel=1e-4)
+    assert r["low"] == pytest.approx(2 - r["high"])
+    assert math.isnan(seed_interval([0.5])["low"])

@@ -121,6 +121,21 @@ def with_interval(values, statistic=np.mean, **kwargs) -> dict[str, float]:
     return {"mean": float(statistic(_np(values).astype(np.float64))), "low": low, "high": high}
 
 
+#: two-sided 95% Student t quantiles t(0.975, n − 1) by the number of values n (seeds are few)
+_T975 = {2: 12.706, 3: 4.303, 4: 3.182, 5: 2.776, 6: 2.571, 7: 2.447, 8: 2.365, 9: 2.306, 10: 2.262}
+
+
+def seed_interval(values: Sequence[float]) -> dict[str, float]:
+    """Mean over runs (seeds) with the sample standard deviation and a 95% t-interval of the mean
+    (``nan`` bounds for one run; the normal quantile beyond 10 runs)."""
+    v = np.asarray(values, dtype=np.float64)
+    if v.size == 0:
+        raise ValueError("an interval over no runs is undefined")
+    mean, sd = float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
+    half = _T975.get(v.size, 1.96) * sd / np.sqrt(v.size) if v.size > 1 else float("nan")
+    return {"mean": mean, "std": sd, "low": mean - half, "high": mean + half, "n": int(v.size)}
+
+
 def win_indicators(a, b) -> np.ndarray:
     """Per-item wins of ``a`` over ``b`` (1, ties 0.5, 0): their mean is ``a``'s win rate against ``b``."""
     a, b = _np(a).astype(np.float64), _np(b).astype(np.float64)

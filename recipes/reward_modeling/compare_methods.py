@@ -35,7 +35,7 @@ from trl import ModelConfig, TrlParser
 from raven_align import __version__
 from raven_align.columns import reward_columns
 from raven_align.core import WEIGHTING_PRESETS
-from raven_align.core.measures import pgr, preference_accuracy, weight_accuracy_correlation
+from raven_align.core.measures import pgr, preference_accuracy, seed_interval, weight_accuracy_correlation
 from raven_align.recipes.reward import (
     RewardScriptArguments,
     fit_reward_model,
@@ -155,14 +155,9 @@ def run_seed(seed: int, methods: list[str], script, base, model_args, runs_dir: 
 
 def summarize(seeds: list[dict]) -> dict[str, dict]:
     """Per method over seeds: accuracy mean/std/t-interval, PGR (per seed, then mean), weights and ρ."""
-    from scipy import stats
-
     out = {}
     for method in [m for m in METHODS if all(m in s["runs"] for s in seeds)]:
-        acc = np.array([s["runs"][method]["accuracy"] for s in seeds])
-        half = (
-            stats.t.ppf(0.975, len(acc) - 1) * acc.std(ddof=1) / np.sqrt(len(acc)) if len(acc) > 1 else np.nan
-        )
+        acc = seed_interval([s["runs"][method]["accuracy"] for s in seeds])
         pgrs, rhos = [], []
         for s in seeds:
             if "gt" in s["runs"]:
@@ -174,9 +169,9 @@ def summarize(seeds: list[dict]) -> dict[str, dict]:
                                                         [s["supervisor_test_accuracy"][n] for n in w]))  # fmt: skip
         names = list(seeds[0]["runs"][method]["weights"])
         out[method] = {
-            "accuracy_mean": float(acc.mean()),
-            "accuracy_std": float(acc.std(ddof=1)) if len(acc) > 1 else 0.0,
-            "accuracy_interval": [float(acc.mean() - half), float(acc.mean() + half)],
+            "accuracy_mean": acc["mean"],
+            "accuracy_std": acc["std"],
+            "accuracy_interval": [acc["low"], acc["high"]],
             "pgr": float(np.mean(pgrs)) if pgrs else None,
             "weights": {n: float(np.mean([s["runs"][method]["weights"][n] for s in seeds])) for n in names},
             "weight_accuracy_rank_correlation": float(np.nanmean(rhos)) if rhos else None,
