@@ -53,7 +53,7 @@ def reward_train(seed: int):
     config = ROOT / "recipes" / "reward_modeling" / "minilm_movies_weak.yaml"
     parser = TrlParser((RewardScriptArguments, RavenRewardConfig, ModelConfig))
     script, base, _ = parser.parse_args_and_config(args=["--config", str(config), "--pairs_seed", str(seed)])
-    train, tests = load_reward_data(script, weak=True)
+    train, _ = load_reward_data(script, weak=True)
     return label_splits(train, {}, script.supervisors, script, base.max_length)[0]
 
 
