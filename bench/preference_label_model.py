@@ -34,7 +34,7 @@ def dpo_train(seed: int):
     from raven_align.recipes.data import load_preference_splits
     from raven_align.recipes.dpo import build_supervisors, make_parser
 
-    config = ROOT / "recipes" / "preference_alignment" / "embedded_default.yaml"
+    config = ROOT / "bench" / "configs" / "dpo_embedded_default.yaml"  # the DPO comparison's pairs
     script, _, _ = make_parser().parse_args_and_config(
         args=["--config", str(config), "--output_dir", "unused"]
     )

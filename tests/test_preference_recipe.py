@@ -28,6 +28,12 @@ def test_embedded_default_is_a_cpu_fp32_lora_run():
     assert model.model_name_or_path == "embedded:smollm2" and model.use_peft and model.lora_r == 8
     assert train.use_cpu and not train.bf16 and not train.gradient_checkpointing
     assert train.precompute_ref_log_probs and train.supervision == "raven"
+    # the recommended weighting (label-model start, chance-corrected objective), not the paper's rule
+    assert (train.weight_init, train.weight_objective, train.weight_update_rule) == (
+        "label_model",
+        "chance",
+        "exponentiated",
+    )
     # CLI flags override the YAML (the baseline switch of the closing-note runs)
     _, ens, _ = _parse("--config", str(RECIPE / "embedded_default.yaml"), "--supervision", "ens")
     assert ens.supervision == "ens"
