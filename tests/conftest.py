@@ -94,3 +94,28 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+# -- spies of the bad-input tests (tests/test_bad_inputs_*.py): an error seen instead came before the step
+
+
+@pytest.fixture()
+def no_labelling(monkeypatch):
+    """Labelling in the DPO recipe raises: an error seen instead came before it."""
+    from raven_align.recipes import dpo
+
+    def spy(*a, **k):
+        raise AssertionError("labelling started before the error")
+
+    monkeypatch.setattr(dpo, "label_dataset", spy)
+
+
+@pytest.fixture()
+def no_weak_training(monkeypatch):
+    """Weak-model training in the classification recipe raises."""
+    from raven_align.recipes import classify
+
+    def spy(*a, **k):
+        raise AssertionError("weak models started training before the error")
+
+    monkeypatch.setattr(classify, "train_weak_supervisor", spy)
