@@ -50,7 +50,7 @@ def reward_train(seed: int):
     from raven_align.recipes.reward import RewardScriptArguments, label_splits, load_reward_data
     from raven_align.trainers import RavenRewardConfig
 
-    config = ROOT / "recipes" / "reward_modeling" / "minilm_movies_weak.yaml"
+    config = ROOT / "bench" / "configs" / "reward_minilm_movies_weak.yaml"  # the reward comparison's pairs
     parser = TrlParser((RewardScriptArguments, RavenRewardConfig, ModelConfig))
     script, base, _ = parser.parse_args_and_config(args=["--config", str(config), "--pairs_seed", str(seed)])
     train, _ = load_reward_data(script, weak=True)

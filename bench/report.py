@@ -30,7 +30,7 @@ SECTIONS = [  # (title, markdown file written by another benchmark, the command 
     ("Label-free weighting: label models and the recommended RAVEN setting", "label_model.md",
      "python bench/label_model_summary.py"),
     ("Reward models (movie target, 3 seeds)", "reward_methods/results.md",
-     "python recipes/reward_modeling/compare_methods.py --config recipes/reward_modeling/minilm_movies_weak.yaml "
+     "python recipes/reward_modeling/compare_methods.py --config bench/configs/reward_minilm_movies_weak.yaml "
      "--output_dir bench/results/reward_methods --seeds 0 1 2"),
     ("Synthetic problems with a known answer", "synthetic_w2s.md", "python bench/synthetic_w2s.py"),
     ("Labelling throughput", "labeling_throughput.md", "python bench/labeling_throughput.py"),

@@ -120,6 +120,8 @@ def test_shipped_configs_parse(name, tmp_path):
     if name == "minilm_movies_weak":
         assert script.dataset_name == "embedded:rotten_tomatoes" and training.supervision == "raven"
         assert len(script.supervisors) == 4 and all(s.startswith("embedded:") for s in script.supervisors)
+        # the recommended weighting, not the paper's rule (kept for the comparison in bench/configs/)
+        assert (training.weight_init, training.weight_objective) == ("label_model", "chance")
     else:
         assert training.supervision == "gt" and not script.supervisors
 

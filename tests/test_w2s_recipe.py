@@ -218,3 +218,22 @@ def test_weak_supervisor_covers_every_class_and_keys_its_cache_by_the_fitted_mod
     assert p.shape == (30, 3) and np.allclose(p.sum(1), 1) and np.all(p[:, 1] == 0)
     other = train_weak_supervisor("w", "logreg", "image", 3, x, y[::-1])
     assert sup.identity() != other.identity()
+
+
+def test_custom_template_defaults_to_the_recommended_weighting_and_names_the_papers():
+    """The users' template runs `raven` with WEIGHTING_PRESETS["recommended"]; `raven-paper` is the paper's rule."""
+    from pathlib import Path
+
+    from trl import TrlParser
+
+    from raven_align.core import WEIGHTING_PRESETS
+    from raven_align.recipes.classify import W2SArguments
+    from raven_align.trainers import RavenClassificationConfig
+
+    path = Path(__file__).parents[1] / "recipes" / "classification" / "custom.yaml"
+    args, base = TrlParser((W2SArguments, RavenClassificationConfig)).parse_args_and_config(
+        ["--config", str(path), "--use_cpu", "true"]
+    )
+    for method, preset in (("raven", "recommended"), ("raven-paper", "paper")):
+        resolved = {**vars(base), **args.methods[method]}
+        assert {k: resolved[k] for k in WEIGHTING_PRESETS[preset]} == WEIGHTING_PRESETS[preset], method

@@ -1,6 +1,6 @@
 """A strong reward model for the movie target from the embedded weak supervisors: RAVEN against the baselines.
 
-    python recipes/reward_modeling/compare_methods.py --config recipes/reward_modeling/minilm_movies_weak.yaml \
+    python recipes/reward_modeling/compare_methods.py --config bench/configs/reward_minilm_movies_weak.yaml \
         --output_dir bench/results/reward_methods --seeds 0 1 2
 
 Labels the target's training pairs (random order) with the supervisors (cached), then trains the same MiniLM
