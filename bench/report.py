@@ -44,6 +44,23 @@ def _fmt(m: dict | None, digits: int = 3) -> str:
     return f"{m['mean']:.{digits}f} [{m['low']:.{digits}f}, {m['high']:.{digits}f}]"
 
 
+def _kl_interval(gens: list[dict]) -> dict | None:
+    """KL(π‖π_ref) over the prompts of all runs: a pooled bootstrap where the runs kept per-prompt values; else
+    (runs made before they were kept) each run's bootstrap interval as a normal standard error, pooled."""
+    if not gens:
+        return None
+    if all("kl" in g["per_prompt"] for g in gens):
+        return with_interval(np.concatenate([g["per_prompt"]["kl"] for g in gens]))
+    means = np.array([g["kl"]["mean"] for g in gens])
+    se = np.array([(g["kl"]["high"] - g["kl"]["low"]) / (2 * 1.96) for g in gens])
+    half = 1.96 * np.sqrt(np.sum(se**2)) / len(gens)
+    return {
+        "mean": float(means.mean()),
+        "low": float(means.mean() - half),
+        "high": float(means.mean() + half),
+    }
+
+
 def load_runs(quick: bool = False) -> dict[str, list[dict]]:
     by_method: dict[str, list[dict]] = defaultdict(list)
     for path in sorted((RESULTS / "dpo_runs").glob("*.json")):
@@ -81,7 +98,7 @@ def dpo_rows(runs: dict[str, list[dict]]) -> list[dict]:
             for r in rs
             if r["seed"] in ens and _gold(r) is not None
         ]
-        kl = [np.asarray(r["generations"]["kl"]["mean"]) for r in rs if r.get("generations", {}).get("kl")]
+        kl = _kl_interval([r["generations"] for r in rs if r.get("generations", {}).get("kl")])
         # PGR against ens with the gt run of the same seed as ceiling, on the implicit-reward accuracy and on gold
         pgr_acc, pgr_gold = [], []
         for r in rs:
@@ -101,7 +118,7 @@ def dpo_rows(runs: dict[str, list[dict]]) -> list[dict]:
             "gold reward": _fmt(with_interval(np.concatenate(gold))) if gold else "–",
             "win rate vs ens": _fmt(with_interval(np.concatenate(wins))) if wins else "–",
             "implicit acc. (target)": _fmt(with_interval(hits)),
-            "KL(π‖π_ref)": f"{np.mean(kl):.2f}" if kl else "–",
+            "KL(π‖π_ref)": _fmt(kl, 2),
             "PGR (acc.)": _pgr_cell(pgr_acc, rs, ens, gt),
             "PGR (gold)": _pgr_cell(pgr_gold, rs, ens, gt),
             "weights ρ": f"{np.nanmean(rho):.2f}" if method.startswith("raven") else "",
@@ -184,14 +201,18 @@ def dpo_section(runs: dict[str, list[dict]]) -> str:
     figs = plots(runs)
     any_run = next(iter(runs.values()))[0]
     g = any_run.get("generations") or {}
-    n_pairs = any_run["splits"]["target"]["num_pairs"]
+    sizes = sorted({r["splits"]["target"]["num_pairs"] for rs in runs.values() for r in rs})
+    n_pairs = f"{sizes[0]}" if len(sizes) == 1 else f"{sizes[0]}–{sizes[-1]} (by seed)"
     lines = [
-        f"The embedded default DPO recipe (SmolLM2-135M + LoRA, 512 training pairs, 64 steps) under each method; "
+        "The DPO recipe's frozen benchmark config (`bench/configs/dpo_embedded_default.yaml`: SmolLM2-135M + LoRA, "
+        "512 training pairs, 64 steps of 8) under each method; `raven-default` is that config's own rule (uniform "
+        "start, `ce`, exponentiated η = 10), `raven-lm` the recommended one (label-model start, `chance`), which "
+        "the main job now uses; "
         f"implicit-reward accuracy on all {n_pairs} target test pairs; generations: "
         f"{g.get('num_prompts', '–')} held-out prompts, scored by the gold reward model (an oracle trained on the "
         "target's truth, never a supervisor); win rate against `ens` on the same prompts and seeds. "
         "`naive-best`/`naive-worst` are named by their target accuracy (an oracle choice, a reference row). "
-        "Intervals: bootstrap 95% over prompts or pairs pooled across seeds. PGR: (method − ens) / (gt − ens) per "
+        "Intervals: bootstrap 95% over prompts or pairs pooled across seeds (KL, for runs that kept only their own interval: a normal approximation from those intervals). PGR: (method − ens) / (gt − ens) per "
         'seed, averaged over the seeds where `gt` is above `ens` on that measure; "gt ≤ ens": it never was, so '
         "there is no gap to recover.\n\n",
         markdown_table(rows),

@@ -186,7 +186,13 @@ def evaluate_generations(trainer, prompts: list, reference: dict, gold, settings
             }
             for i in range(min(3, len(prompts)))
         ],  # fmt: skip
-        "per_prompt": {"gold_reference": gold_ref.tolist(), "gold_policy": gold_policy.tolist()},
+        "per_prompt": {
+            "gold_reference": gold_ref.tolist(),
+            "gold_policy": gold_policy.tolist(),
+            **(
+                {} if ref_logp is None else {"kl": (logp - ref_logp).tolist()}
+            ),  # for intervals pooled over runs
+        },
         "seconds": reference["seconds"] + time.perf_counter() - start,
     }
     return results

@@ -1,0 +1,38 @@
+"""bench/report.py's pooled KL interval (the only statistic it computes that the core does not test)."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from raven_align.core.measures import with_interval
+
+
+@pytest.fixture(scope="module")
+def report():
+    path = Path(__file__).parents[1] / "bench" / "report.py"
+    spec = importlib.util.spec_from_file_location("bench_report", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _gen(values=None, mean=1.0, half=0.4):
+    per_prompt = {"gold_reference": [0.0], "gold_policy": [0.0]}
+    if values is not None:
+        per_prompt["kl"] = list(values)
+    return {"kl": {"mean": mean, "low": mean - half, "high": mean + half}, "per_prompt": per_prompt}
+
+
+def test_kl_pools_per_prompt_values_when_every_run_kept_them(report):
+    a, b = np.linspace(0, 2, 64), np.linspace(1, 3, 64)
+    assert report._kl_interval([_gen(a), _gen(b)]) == with_interval(np.concatenate([a, b]))
+
+
+def test_kl_of_older_runs_pools_their_intervals_as_standard_errors(report):
+    # two runs with the same half-width h: the mean's half-width is h / sqrt(2), not h
+    got = report._kl_interval([_gen(mean=1.0, half=0.4), _gen(mean=2.0, half=0.4)])
+    assert got["mean"] == pytest.approx(1.5)
+    assert got["high"] - got["mean"] == pytest.approx(0.4 / np.sqrt(2))
+    assert report._kl_interval([]) is None
