@@ -4,8 +4,9 @@
 
 The runs of every method in the new run replace the stored runs of that method; the other stored runs stay. The
 supervisors (same seeds, same data) must match the stored ones, so the rows stay comparable. ``--replace`` stores
-the new run alone (a full rerun). Writes compact
-``results.json`` (no indentation, histories rounded to 4 digits), then ``results.md`` and the weight plots.
+the new run alone (a full rerun). Writes compact ``results.json`` (each run's first and last weights) and
+``weight_histories.json`` (per-step weights rounded to 4 digits; not in git), then ``results.md`` and the weight
+plots.
 """
 
 from __future__ import annotations
@@ -16,10 +17,23 @@ import math
 from pathlib import Path
 
 from raven_align.recipes.classification.report import write_report
+from raven_align.recipes.classify import write_results
 
 
 def _same(a: list[float], b: list[float]) -> bool:
     return len(a) == len(b) and all(math.isclose(x, y, abs_tol=1e-9) for x, y in zip(a, b, strict=True))
+
+
+def load(out_dir: Path) -> dict:
+    """A recipe's results with the per-step weight histories put back where ``weight_histories.json`` exists."""
+    results = json.loads((out_dir / "results.json").read_text())
+    path = out_dir / "weight_histories.json"
+    if path.is_file():
+        for r, h in zip(results["runs"], json.loads(path.read_text()), strict=True):
+            if (r["scenario"], r["method"], r["seed"]) != (h["scenario"], h["method"], h["seed"]):
+                raise ValueError(f"{path} does not match {out_dir / 'results.json'}: delete one of them")
+            r["history"] = h["history"]
+    return results
 
 
 def merge(new: dict, old: dict) -> dict:
@@ -49,9 +63,9 @@ def main() -> None:
     parser.add_argument("--replace", action="store_true", help="store the new run alone")
     args = parser.parse_args()
     dest = Path(args.dest_dir)
-    new = json.loads((Path(args.new_dir) / "results.json").read_text())
-    merged = merge(new, new if args.replace else json.loads((dest / "results.json").read_text()))
-    (dest / "results.json").write_text(json.dumps(merged, separators=(",", ":"), default=float))
+    new = load(Path(args.new_dir))
+    merged = merge(new, new if args.replace else load(dest))
+    write_results(merged, dest)
     print(write_report(merged, dest, title=args.title))
 
 

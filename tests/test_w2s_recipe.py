@@ -134,7 +134,17 @@ def test_tiny_image_recipe_end_to_end_from_yaml(tmp_path):
     assert all(s["accuracy"][1] > s["accuracy"][0] for s in ood)  # the target is inverted: `flipped` fits it
     md = write_report(results, training.output_dir, "tiny")
     assert "| raven |" in md and (tmp_path / "out" / "raven_weights.png").is_file()
-    assert json.loads((tmp_path / "out" / "results.json").read_text())["runs"][0]["seed"] == 0
+    saved = json.loads((tmp_path / "out" / "results.json").read_text())["runs"]
+    histories = json.loads((tmp_path / "out" / "weight_histories.json").read_text())
+    assert saved[0]["seed"] == 0 and len(histories) == len(saved) == 16
+    # results.json keeps each run's first and last weights; the per-step history sits beside it
+    raven = next(i for i, r in enumerate(results["runs"]) if r["method"] == "raven" and len(r["history"]) > 2)
+    assert saved[raven]["history"] == [
+        results["runs"][raven]["history"][0],
+        results["runs"][raven]["history"][-1],
+    ]
+    assert histories[raven]["history"] == results["runs"][raven]["history"]
+    assert summarize({**results, "runs": saved}) == summarize(results)  # the tables need only the endpoints
 
 
 def test_summary_pgr_and_rank_correlation():

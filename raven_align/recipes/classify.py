@@ -97,8 +97,17 @@ def run_recipe(args: W2SArguments, base: RavenClassificationConfig) -> dict:
         "recipe": dataclasses.asdict(args),
     }
     if base.process_index == 0:  # every process trains the same runs; one writes
-        (out / "results.json").write_text(json.dumps(results, indent=1, default=float))
+        write_results(results, out)
     return results
+
+
+def write_results(results: dict, out: Path) -> None:
+    """``results.json`` with each run's weights at the first and last step only (small enough for git), and the
+    per-step weight histories (what the plots draw) in ``weight_histories.json`` beside it."""
+    runs = [{**r, "history": [r["history"][0], r["history"][-1]]} for r in results["runs"]]
+    (out / "results.json").write_text(json.dumps({**results, "runs": runs}, default=float))
+    histories = [{k: r[k] for k in ("scenario", "method", "seed", "history")} for r in results["runs"]]
+    (out / "weight_histories.json").write_text(json.dumps(histories, default=float))
 
 
 def _check_task(args: W2SArguments, base: RavenClassificationConfig, data) -> tuple[int, list | None, dict]:
