@@ -92,6 +92,14 @@ def dpo_rows(runs: dict[str, list[dict]]) -> list[dict]:
         rs = runs[method]
         target = [r["splits"]["target"] for r in rs]
         hits = np.concatenate([t["per_pair_hits"] for t in target])
+        # paired with ens: the same held-out pairs at the same seed, so the pair-to-pair spread cancels
+        diff = [
+            np.subtract(
+                r["splits"]["target"]["per_pair_hits"], ens[r["seed"]]["splits"]["target"]["per_pair_hits"]
+            )
+            for r in rs
+            if r["seed"] in ens
+        ]
         gold = [g for r in rs if (g := _gold(r)) is not None]
         wins = [
             win_indicators(_gold(r), _gold(ens[r["seed"]]))
@@ -118,6 +126,7 @@ def dpo_rows(runs: dict[str, list[dict]]) -> list[dict]:
             "gold reward": _fmt(with_interval(np.concatenate(gold))) if gold else "–",
             "win rate vs ens": _fmt(with_interval(np.concatenate(wins))) if wins else "–",
             "implicit acc. (target)": _fmt(with_interval(hits)),
+            "acc. − ens (paired)": _fmt(with_interval(np.concatenate(diff))) if diff and method != "ens" else "",
             "KL(π‖π_ref)": _fmt(kl, 2),
             "PGR (acc.)": _pgr_cell(pgr_acc, rs, ens, gt),
             "PGR (gold)": _pgr_cell(pgr_gold, rs, ens, gt),
@@ -212,6 +221,7 @@ def dpo_section(runs: dict[str, list[dict]]) -> str:
         f"{g.get('num_prompts', '–')} held-out prompts, scored by the gold reward model (an oracle trained on the "
         "target's truth, never a supervisor); win rate against `ens` on the same prompts and seeds. "
         "`naive-best`/`naive-worst` are named by their target accuracy (an oracle choice, a reference row). "
+        "`acc. − ens`: the implicit-accuracy difference on the same pairs and seeds. "
         "Intervals: bootstrap 95% over prompts or pairs pooled across seeds (KL, for runs that kept only their own interval: a normal approximation from those intervals). PGR: (method − ens) / (gt − ens) per "
         'seed, averaged over the seeds where `gt` is above `ens` on that measure; "gt ≤ ens": it never was, so '
         "there is no gap to recover.\n\n",
