@@ -107,15 +107,20 @@ def reward_models() -> tuple[list[str], dict] | None:
     return names, _preference_table(runs)
 
 
-def dpo() -> tuple[list[str], dict] | None:
-    """The DPO comparison (bench/dpo_methods.py): implicit-reward accuracy on the target's test pairs."""
+def dpo() -> tuple[list[str], dict, list[int]] | None:
+    """The DPO comparison (bench/dpo_methods.py): implicit-reward accuracy on the target's test pairs, over the
+    seeds that every method of the targets has run (a seed draws the pairs: means over other seeds don't compare)."""
     runs = []
     for path in sorted((RESULTS / "dpo_runs").glob("*.json")):
         r = json.loads(path.read_text())
         target = r["splits"]["target"]
-        runs.append({"method": r["method"], "accuracy": target["strong_after"]["implicit_reward_accuracy"],
-                     "weights": r["weights"], "rho": target.get("weight_accuracy_spearman")})  # fmt: skip
-    return (list(runs[0]["weights"]), _preference_table(runs)) if runs else None
+        runs.append({"method": r["method"], "seed": r["seed"], "weights": r["weights"],
+                     "accuracy": target["strong_after"]["implicit_reward_accuracy"],
+                     "rho": target.get("weight_accuracy_spearman")})  # fmt: skip
+    needed = (NEW, "ens", "label_model", "naive-best")
+    seeds = sorted(set.intersection(*({r["seed"] for r in runs if r["method"] == m} for m in needed)))
+    runs = [r for r in runs if r["seed"] in seeds]
+    return (list(runs[0]["weights"]), _preference_table(runs), seeds) if runs else None
 
 
 def _order(row: str) -> int:
@@ -203,7 +208,11 @@ def main() -> None:
         for scenario, table in tables.items():
             md += [f"\n### {scenario.upper()}\n\n", _table(table)]
         check.append(targets(title, tables["ood"], names, degenerate))
-    tasks = [("movie reward model (MiniLM)", reward_models()), ("movie DPO (SmolLM2, implicit acc.)", dpo())]
+    found = dpo()
+    dpo_title = "movie DPO (SmolLM2, implicit acc." + (
+        f", seeds {', '.join(map(str, found[2]))})" if found else ")"
+    )
+    tasks = [("movie reward model (MiniLM)", reward_models()), (dpo_title, found and found[:2])]
     for title, found in tasks:
         if found:
             names, table = found
