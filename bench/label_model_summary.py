@@ -175,6 +175,12 @@ def _table(table: dict) -> str:
     return markdown_table(rows)
 
 
+def _verdict(diff: float, threshold: float, met: str = "met", missed: str = "missed") -> str:
+    """`met (+0.012)`; a fourth decimal where three would round onto the threshold and hide the verdict."""
+    digits = 4 if round(diff, 3) == round(threshold, 3) else 3
+    return f"{met if diff >= threshold else missed} ({diff:+.{digits}f})"
+
+
 def targets(title: str, table: dict, names: list[str], degenerate: str) -> dict:
     missing = [k for k in (NEW, "ens", "label_model", "best single") if k not in table]
     if missing:
@@ -183,9 +189,9 @@ def targets(title: str, table: dict, names: list[str], degenerate: str) -> dict:
     w_deg = table[NEW]["weights"][names.index(degenerate)]
     return {
         "task (OOD)": title,
-        "new ≥ ens": f"{'met' if new >= ens else 'missed'} ({new - ens:+.3f})",
-        "new ≥ label_model − 0.01": f"{'met' if new >= lm - 0.01 else 'missed'} ({new - lm:+.3f})",
-        "new ≥ best single": f"{'yes' if new >= best else 'no'} ({new - best:+.3f})",
+        "new ≥ ens": _verdict(new - ens, 0.0),
+        "new ≥ label_model − 0.01": _verdict(new - lm, -0.01),
+        "new ≥ best single": _verdict(new - best, 0.0, "yes", "no"),
         "ρ ≥ 0.5": f"{'met' if table[NEW]['rho'] >= 0.5 else 'missed'} ({table[NEW]['rho']:.2f})",
         "degenerate weight ≤ 0.2": f"{'met' if w_deg <= 0.2 else 'missed'} ({degenerate}: {w_deg:.2f})",
     }

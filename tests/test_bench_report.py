@@ -1,4 +1,4 @@
-"""bench/report.py's pooled KL interval (the only statistic it computes that the core does not test)."""
+"""The statistics and verdicts the bench reports compute themselves (the core tests the rest)."""
 
 import importlib.util
 from pathlib import Path
@@ -9,13 +9,17 @@ import pytest
 from raven_align.core.measures import with_interval
 
 
-@pytest.fixture(scope="module")
-def report():
-    path = Path(__file__).parents[1] / "bench" / "report.py"
-    spec = importlib.util.spec_from_file_location("bench_report", path)
+def _load(name):
+    path = Path(__file__).parents[1] / "bench" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def report():
+    return _load("report")
 
 
 def _gen(values=None, mean=1.0, half=0.4):
@@ -36,3 +40,11 @@ def test_kl_of_older_runs_pools_their_intervals_as_standard_errors(report):
     assert got["mean"] == pytest.approx(1.5)
     assert got["high"] - got["mean"] == pytest.approx(0.4 / np.sqrt(2))
     assert report._kl_interval([]) is None
+
+
+def test_target_verdict_shows_a_fourth_decimal_only_where_rounding_would_hide_a_miss():
+    verdict = _load("label_model_summary")._verdict
+    assert verdict(-0.0101, -0.01) == "missed (-0.0101)"
+    assert verdict(-0.0099, -0.01) == "met (-0.0099)"
+    assert verdict(-0.0009, 0.0) == "missed (-0.001)"
+    assert verdict(0.023, 0.0, "yes", "no") == "yes (+0.023)"
