@@ -214,14 +214,15 @@ def main() -> None:
         for scenario, table in tables.items():
             md += [f"\n### {scenario.upper()}\n\n", _table(table)]
         check.append(targets(title, tables["ood"], names, degenerate))
-    found = dpo()
-    dpo_title = "movie DPO (SmolLM2, implicit acc." + (
-        f", seeds {', '.join(map(str, found[2]))})" if found else ")"
-    )
-    tasks = [("movie reward model (MiniLM)", reward_models()), (dpo_title, found and found[:2])]
-    for title, found in tasks:
-        if found:
-            names, table = found
+    tasks = [("movie reward model (MiniLM)", reward_models())]
+    if (found := dpo()) is not None:
+        names, table, seeds = found
+        tasks.append(
+            (f"movie DPO (SmolLM2, implicit acc., seeds {', '.join(map(str, seeds))})", (names, table))
+        )
+    for title, task in tasks:
+        if task:
+            names, table = task
             md += [f"\n## {title}: weights in the order {' / '.join(names)}\n\n", _table(table)]
             check.append(targets(title, table, names, PREFERENCE_DEGENERATE))
     md.append("\n## Synthetic problems (`bench/results/synthetic_w2s.md`)\n")

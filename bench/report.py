@@ -94,10 +94,8 @@ def dpo_rows(runs: dict[str, list[dict]]) -> list[dict]:
         hits = np.concatenate([t["per_pair_hits"] for t in target])
         # paired with ens: the same held-out pairs at the same seed, so the pair-to-pair spread cancels
         diff = [
-            np.subtract(
-                r["splits"]["target"]["per_pair_hits"], ens[r["seed"]]["splits"]["target"]["per_pair_hits"]
-            )
-            for r in rs
+            np.subtract(t["per_pair_hits"], ens[r["seed"]]["splits"]["target"]["per_pair_hits"])
+            for r, t in zip(rs, target, strict=True)
             if r["seed"] in ens
         ]
         gold = [g for r in rs if (g := _gold(r)) is not None]
@@ -222,7 +220,8 @@ def dpo_section(runs: dict[str, list[dict]]) -> str:
         "target's truth, never a supervisor); win rate against `ens` on the same prompts and seeds. "
         "`naive-best`/`naive-worst` are named by their target accuracy (an oracle choice, a reference row). "
         "`acc. − ens`: the implicit-accuracy difference on the same pairs and seeds. "
-        "Intervals: bootstrap 95% over prompts or pairs pooled across seeds (KL, for runs that kept only their own interval: a normal approximation from those intervals). PGR: (method − ens) / (gt − ens) per "
+        "Intervals: bootstrap 95% over prompts or pairs pooled across seeds (KL, for runs that kept only their "
+        "own interval: a normal approximation from those intervals). PGR: (method − ens) / (gt − ens) per "
         'seed, averaged over the seeds where `gt` is above `ens` on that measure; "gt ≤ ens": it never was, so '
         "there is no gap to recover.\n\n",
         markdown_table(rows),

@@ -111,6 +111,7 @@ def test_dpo_recipe_reports_generations(sup_tokenizer_plain, sup_cache, tmp_path
     assert g["num_prompts"] == 1 and len(g["examples"]) == 1 and len(g["per_prompt"]["gold_policy"]) == 1
     for key in ("gold_reward_reference", "gold_reward_policy", "win_rate_vs_reference", "kl"):
         assert g[key]["low"] <= g[key]["mean"] <= g[key]["high"], key
+    assert g["kl"]["mean"] == pytest.approx(np.mean(g["per_prompt"]["kl"]))  # what bench/report.py pools
     assert 0.0 <= g["gold_model"]["accuracy_on_target_test_pairs"]["mean"] <= 1.0
     target = results["splits"]["target"]
     hits = target["implicit_reward_accuracy_interval"]

@@ -166,6 +166,7 @@ def evaluate_generations(trainer, prompts: list, reference: dict, gold, settings
             if ref is None
             else completion_logprobs(ref, tokenizer, prompts, policy_ids, settings.batch_size)
         )
+    kl = None if ref_logp is None else logp - ref_logp  # per prompt: a Monte-Carlo sample of KL(π‖π_ref)
     gold_ref = gold.score(prompts, reference["texts"])
     gold_policy = gold.score(prompts, policy_texts)
     results = {
@@ -174,7 +175,7 @@ def evaluate_generations(trainer, prompts: list, reference: dict, gold, settings
         "gold_reward_reference": with_interval(gold_ref),
         "gold_reward_policy": with_interval(gold_policy),
         "win_rate_vs_reference": with_interval(win_indicators(gold_policy, gold_ref)),
-        "kl": None if ref_logp is None else with_interval(logp - ref_logp),
+        "kl": None if kl is None else with_interval(kl),
         "mean_new_tokens": float(np.mean([len(c) for c in policy_ids])),
         "examples": [
             {
@@ -186,13 +187,9 @@ def evaluate_generations(trainer, prompts: list, reference: dict, gold, settings
             }
             for i in range(min(3, len(prompts)))
         ],  # fmt: skip
-        "per_prompt": {
-            "gold_reference": gold_ref.tolist(),
-            "gold_policy": gold_policy.tolist(),
-            **(
-                {} if ref_logp is None else {"kl": (logp - ref_logp).tolist()}
-            ),  # for intervals pooled over runs
-        },
+        # kept so that bench/report.py can pool intervals over runs
+        "per_prompt": {"gold_reference": gold_ref.tolist(), "gold_policy": gold_policy.tolist()}
+        | ({} if kl is None else {"kl": kl.tolist()}),
         "seconds": reference["seconds"] + time.perf_counter() - start,
     }
     return results
