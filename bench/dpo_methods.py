@@ -98,7 +98,7 @@ def run_one(method: str, seed: int, quick: bool, extra: list[str]) -> Path:
         return write_summary(method, seed, quick, out, summary_path)
     if out.exists():
         shutil.rmtree(out)  # an interrupted run: start it again
-    cmd = [sys.executable, "-m", "raven_align.recipes.dpo", "--config", str(CONFIG), "--output_dir", str(out),
+    cmd = [sys.executable, "-m", "raven_align.programs.dpo", "--config", str(CONFIG), "--output_dir", str(out),
            "--seed", str(seed), "--report_to", "none", *METHODS[method], *(QUICK if quick else []), *extra]  # fmt: skip
     print(f"running {method} seed {seed}: {' '.join(cmd[3:])}", flush=True)
     start = time.perf_counter()

@@ -201,7 +201,7 @@ def main() -> None:
     (out / "dpo_step_profile.json").write_text(
         json.dumps({"rows": rows, "versus_trl": versus_trl, "loadavg": load}, indent=1)
     )
-    from raven_align.reporting import markdown_table
+    from raven_align.evaluation.reporting import markdown_table
 
     md = (
         f"# RavenDPOTrainer step time, SmolLM2-135M + LoRA, fp32, CPU\n\nload average during the run: {load}\n\n"

@@ -41,7 +41,7 @@ def main() -> None:
     from raven_align.core.measures import preference_accuracy
     from raven_align.embedded import DOMAINS, load_preference_pairs
     from raven_align.labeling import label_dataset
-    from raven_align.recipes.embedded_supervisors import (
+    from raven_align.pipeline.embedded_supervisors import (
         EMBEDDED_REWARD_MODELS,
         embedded_reward_model_path,
         embedded_supervisors,

@@ -23,7 +23,7 @@ import torch
 
 from raven_align.core import SupervisionMethod, get_method, register_method
 from raven_align.core.label_model import as_probs, fit_label_model
-from raven_align.reporting import markdown_table
+from raven_align.evaluation.reporting import markdown_table
 
 RECORDS: list[dict] = []
 
@@ -61,7 +61,7 @@ def record(judgements: torch.Tensor, kind: str, args) -> None:
 
 
 def run(config: str) -> dict:
-    from raven_align.recipes.classify import main
+    from raven_align.programs.classify import main
 
     ens = get_method("ens")
     register_method(

@@ -16,7 +16,7 @@ import statistics
 from pathlib import Path
 
 from raven_align.core.measures import seed_interval, weight_accuracy_correlation
-from raven_align.reporting import markdown_table
+from raven_align.evaluation.reporting import markdown_table
 
 RESULTS = Path(__file__).parent / "results"
 NEW = "raven-lm"  # the recommended setting (WEIGHTING_PRESETS["recommended"])

@@ -16,8 +16,8 @@ import json
 import math
 from pathlib import Path
 
-from raven_align.recipes.classification.report import write_report
-from raven_align.recipes.classify import write_results
+from raven_align.evaluation.classification_report import write_report
+from raven_align.programs.classify import write_results
 
 
 def _same(a: list[float], b: list[float]) -> bool:

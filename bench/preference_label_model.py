@@ -23,7 +23,7 @@ import torch
 from raven_align.core.label_model import fit_label_model
 from raven_align.core.measures import preference_accuracy, weight_accuracy_correlation
 from raven_align.core.weights import label_model_init
-from raven_align.reporting import markdown_table
+from raven_align.evaluation.reporting import markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,8 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def dpo_train(seed: int):
     """The DPO recipe's training pairs for ``seed`` (embedded default), labelled by its supervisors (cached)."""
     from raven_align.labeling import label_dataset
-    from raven_align.recipes.data import load_preference_splits
-    from raven_align.recipes.dpo import build_supervisors, make_parser
+    from raven_align.pipeline.data import load_preference_splits
+    from raven_align.programs.dpo import build_supervisors, make_parser
 
     config = ROOT / "bench" / "configs" / "dpo_embedded_default.yaml"  # the DPO comparison's pairs
     script, _, _ = make_parser().parse_args_and_config(
@@ -47,7 +47,7 @@ def reward_train(seed: int):
     """The reward-model comparison's training pairs for ``seed``, labelled by its supervisors (cached)."""
     from trl import ModelConfig, TrlParser
 
-    from raven_align.recipes.reward import RewardScriptArguments, label_splits, load_reward_data
+    from raven_align.programs.reward import RewardScriptArguments, label_splits, load_reward_data
     from raven_align.trainers import RavenRewardConfig
 
     config = ROOT / "bench" / "configs" / "reward_minilm_movies_weak.yaml"  # the reward comparison's pairs

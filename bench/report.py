@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from raven_align.core.measures import pgr, win_indicators, with_interval
-from raven_align.reporting import markdown_table
+from raven_align.evaluation.reporting import markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -30,7 +30,7 @@ SECTIONS = [  # (title, markdown file written by another benchmark, the command 
     ("Label-free weighting: label models and the recommended RAVEN setting", "label_model.md",
      "python bench/label_model_summary.py"),
     ("Reward models (movie target, 3 seeds)", "reward_methods/results.md",
-     "python recipes/reward_modeling/compare_methods.py --config bench/configs/reward_minilm_movies_weak.yaml "
+     "python bench/reward_methods.py --config bench/configs/reward_minilm_movies_weak.yaml "
      "--output_dir bench/results/reward_methods --seeds 0 1 2"),
     ("Synthetic problems with a known answer", "synthetic_w2s.md", "python bench/synthetic_w2s.py"),
     ("Labelling throughput", "labeling_throughput.md", "python bench/labeling_throughput.py"),

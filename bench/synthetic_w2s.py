@@ -24,7 +24,7 @@ from raven_align.core import WeightingArguments
 from raven_align.core.arguments import WEIGHTING_PRESETS
 from raven_align.core.measures import pgr, weight_accuracy_correlation
 from raven_align.core.synthetic import make_linear_problem, train_linear_strong
-from raven_align.reporting import markdown_table, plot_weight_history
+from raven_align.evaluation.reporting import markdown_table, plot_weight_history
 
 PROBLEMS = {
     "ordered (0.9 noise, 0.7 noise, 0.35 bias)": dict(accuracies=[0.9, 0.7, 0.35]),

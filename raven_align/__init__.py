@@ -9,8 +9,6 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
-
 from .core import (  # noqa: E402
     EasySamplePhase,
     SupervisorWeights,
@@ -19,6 +17,7 @@ from .core import (  # noqa: E402
     get_method,
     register_method,
 )
+from .utils.version import __version__  # noqa: E402
 
 # name -> submodule that defines it; imported on first attribute access (PEP 562)
 _LAZY = {

@@ -1,7 +1,7 @@
 """The ``raven-align`` command line. Subcommands import their heavy dependencies lazily.
 
 ``raven-align dpo|reward|classify --config x.yaml [--flag value ...]`` run the recipe programs of
-``raven_align.recipes`` in this process (like ``trl dpo``); ``accelerate launch recipes/...`` runs the same
+``raven_align.programs`` in this process (like ``trl dpo``); ``accelerate launch recipes/...`` runs the same
 programs on several processes.
 """
 
@@ -12,13 +12,16 @@ import importlib.metadata as md
 import platform
 import sys
 
-from . import __version__
+from .utils.version import __version__
 
 #: subcommand -> (program module, help); each module has make_parser() and main(argv)
 PROGRAMS = {
-    "dpo": ("raven_align.recipes.dpo", "RAVEN DPO of an LM from weak reward models (preference alignment)"),
-    "reward": ("raven_align.recipes.reward", "train a reward model from the truth or from weak supervisors"),
-    "classify": ("raven_align.recipes.classify", "weak-to-strong text or image classification, every method"),
+    "dpo": ("raven_align.programs.dpo", "RAVEN DPO of an LM from weak reward models (preference alignment)"),
+    "reward": ("raven_align.programs.reward", "train a reward model from the truth or from weak supervisors"),
+    "classify": (
+        "raven_align.programs.classify",
+        "weak-to-strong text or image classification, every method",
+    ),
 }
 _STACK = ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "bitsandbytes", "deepspeed")
 
@@ -55,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_parser(
             name, help=f"{summary} (`raven-align {name} --help` lists its options)", add_help=False
         )
-    from .recipes.label import add_label_subcommand
+    from .programs.label import add_label_subcommand
 
     add_label_subcommand(sub)
     return parser

@@ -51,7 +51,7 @@ CPU = ["--use_cpu", "true", "--bf16", "false", "--report_to", "none", "--gradien
 
 
 def _dpo(tmp_path, *argv, data=MISSING):
-    from raven_align.recipes import dpo
+    from raven_align.programs import dpo
 
     args = ["--dataset_name", str(data), "--supervisors", "length", "--model_name_or_path", NEVER, *CPU]
     args += ["--output_dir", str(tmp_path / "out"), *argv]
@@ -92,7 +92,7 @@ def _images(path, n=60):
 def _w2s(tmp_path, supervisors, dataset=None, **extra):
     from trl import TrlParser
 
-    from raven_align.recipes.classify import W2SArguments
+    from raven_align.programs.classify import W2SArguments
     from raven_align.trainers import RavenClassificationConfig
 
     config = {

@@ -102,7 +102,7 @@ def one_thread():
 @pytest.fixture()
 def no_labelling(monkeypatch):
     """Labelling in the DPO recipe raises: an error seen instead came before it."""
-    from raven_align.recipes import dpo
+    from raven_align.programs import dpo
 
     def spy(*a, **k):
         raise AssertionError("labelling started before the error")
@@ -113,7 +113,7 @@ def no_labelling(monkeypatch):
 @pytest.fixture()
 def no_weak_training(monkeypatch):
     """Weak-model training in the classification recipe raises."""
-    from raven_align.recipes import classify
+    from raven_align.programs import classify
 
     def spy(*a, **k):
         raise AssertionError("weak models started training before the error")

@@ -12,8 +12,8 @@ import importlib.util
 import numpy as np
 import pytest
 
-from raven_align.cache import build_dir_atomically
 from raven_align.embedded.pairs import load_preference_pairs, load_reviews, split_reviews
+from raven_align.utils.cache import build_dir_atomically
 
 # Each domain's package; import-light distributions are checked by name, not imported.
 DOMAIN_PACKAGES = {

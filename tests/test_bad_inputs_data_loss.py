@@ -23,7 +23,7 @@ from bad_input_helpers import (
 )
 from datasets import Dataset
 
-from raven_align.recipes.specs import build_supervisor
+from raven_align.pipeline.specs import build_supervisor
 
 # -- data loss ----------------------------------------------------------------------------------------
 
@@ -39,7 +39,7 @@ def test_label_refuses_a_non_empty_output_dir(tmp_path):
 
 
 def test_reward_recipe_refuses_a_non_empty_output_dir(tmp_path):
-    from raven_align.recipes import reward
+    from raven_align.programs import reward
 
     out = _full(tmp_path / "out")
     with pytest.raises(FileExistsError, match="--overwrite_output_dir"):
@@ -48,7 +48,7 @@ def test_reward_recipe_refuses_a_non_empty_output_dir(tmp_path):
 
 
 def test_classify_recipe_refuses_a_non_empty_output_dir(tmp_path):
-    from raven_align.recipes.classify import run_recipe
+    from raven_align.programs.classify import run_recipe
 
     out = _full(tmp_path / "out")
     recipe, training = _w2s(tmp_path, {"s": {"kind": "logreg", "domains": ["a"]}}, dataset=MISSING)
@@ -146,7 +146,7 @@ def test_gt_without_gt_column_is_refused(tmp_path):
 
 
 def test_yes_no_truth_strings_are_refused(tmp_path):
-    from raven_align.recipes.data import truth_of
+    from raven_align.pipeline.data import truth_of
 
     answers = ["yes", "no"] * 3
     with pytest.raises(ValueError, match=r"truth column 'truth' must hold booleans or 0/1.*'yes' at row 0"):
@@ -172,7 +172,7 @@ def test_a_silent_supervisor_is_named_in_a_warning(tmp_path):
 
 
 def test_edited_labelled_data_cache_is_refused(tmp_path, sup_cache):
-    from raven_align.recipes.data import persist_dataset
+    from raven_align.pipeline.data import persist_dataset
 
     folder = Path(persist_dataset(_pairs()).cache_files[0]["filename"]).parent
     arrow = next(folder.glob("data-*.arrow"))
@@ -183,7 +183,7 @@ def test_edited_labelled_data_cache_is_refused(tmp_path, sup_cache):
 
 
 def test_truncated_cached_dataset_is_refused(tmp_path, sup_cache):
-    from raven_align.recipes.data import persist_dataset
+    from raven_align.pipeline.data import persist_dataset
 
     folder = Path(persist_dataset(_pairs()).cache_files[0]["filename"]).parent
     arrow = next(folder.glob("data-*.arrow"))
@@ -193,7 +193,7 @@ def test_truncated_cached_dataset_is_refused(tmp_path, sup_cache):
 
 
 def test_edited_reference_margin_cache_is_refused(tmp_path):
-    from raven_align.recipes.caches import read_margins, write_margins
+    from raven_align.pipeline.caches import read_margins, write_margins
 
     path = tmp_path / "raven_ref_margins-x.json"
     write_margins(path, [0.5, -1.0, 2.0])

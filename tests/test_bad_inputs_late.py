@@ -119,7 +119,7 @@ def test_unknown_only_method_fails_at_parse(tmp_path):
 
 
 def test_method_with_bad_settings_fails_before_weak_training(tmp_path, no_weak_training):
-    from raven_align.recipes.classify import run_recipe
+    from raven_align.programs.classify import run_recipe
 
     _images(tmp_path / "data")
     recipe, training = _w2s(
@@ -140,7 +140,7 @@ def test_label_push_offline_fails_before_scoring(tmp_path, monkeypatch):
 
 
 def test_reward_push_offline_fails_before_loading(tmp_path, monkeypatch):
-    from raven_align.recipes import reward
+    from raven_align.programs import reward
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     argv = [

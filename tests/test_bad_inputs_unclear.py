@@ -20,7 +20,7 @@ from bad_input_helpers import (
 )
 from datasets import Dataset
 
-from raven_align.recipes.specs import build_supervisor
+from raven_align.pipeline.specs import build_supervisor
 
 # -- unclear ------------------------------------------------------------------------------------------
 
@@ -36,7 +36,7 @@ def test_missing_strong_model_path_fails_first(tmp_path):
 
 
 def test_empty_jsonl_is_named(tmp_path):
-    from raven_align.recipes.data import load_data
+    from raven_align.pipeline.data import load_data
 
     (tmp_path / "empty.jsonl").write_text("")
     with pytest.raises(ValueError, match="empty.jsonl is empty"):
@@ -47,7 +47,7 @@ def test_empty_jsonl_is_named(tmp_path):
 
 
 def test_missing_data_file_is_named(tmp_path):
-    from raven_align.recipes.data import load_data
+    from raven_align.pipeline.data import load_data
 
     with pytest.raises(FileNotFoundError, match="'pairs.jsonl' does not exist"):
         load_data("pairs.jsonl")
@@ -60,7 +60,7 @@ def test_non_preference_data_is_named(tmp_path, no_labelling):
 
 
 def test_bad_test_size_is_named(tmp_path):
-    from raven_align.recipes.data import load_preference_splits
+    from raven_align.pipeline.data import load_preference_splits
 
     data = _jsonl(tmp_path / "p.jsonl", PAIRS)
     with pytest.raises(
@@ -112,7 +112,7 @@ def test_unknown_supervision_lists_the_methods(tmp_path):
 
 
 def _yaml(tmp_path, text, *argv):
-    from raven_align.recipes import dpo
+    from raven_align.programs import dpo
 
     (tmp_path / "c.yaml").write_text(text)
     return dpo.make_parser().parse_args_and_config(
@@ -121,7 +121,7 @@ def _yaml(tmp_path, text, *argv):
 
 
 def test_yaml_single_supervisor_string_is_one_spec(tmp_path):
-    from raven_align.recipes import reward
+    from raven_align.programs import reward
 
     script, _, _ = _yaml(tmp_path, "supervisors: vader\n")
     assert script.supervisors == ["vader"]
@@ -148,7 +148,7 @@ def failed_push(tmp_path_factory, sup_tokenizer_plain):
     from huggingface_hub.errors import HfHubHTTPError
     from tiny_models import tiny_causal_lm
 
-    from raven_align.recipes import dpo
+    from raven_align.programs import dpo
     from raven_align.trainers import RavenDPOTrainer
 
     tmp = tmp_path_factory.mktemp("push")
@@ -224,7 +224,7 @@ def test_hub_token_is_never_saved(failed_push):
 def test_classifier_of_other_classes_is_refused(tmp_path, no_weak_training):
     from test_data_forms import tiny_vit
 
-    from raven_align.recipes.classify import run_recipe
+    from raven_align.programs.classify import run_recipe
 
     _images(tmp_path / "data")
     vit = tiny_vit(tmp_path / "vit", num_labels=2)
@@ -236,7 +236,7 @@ def test_classifier_of_other_classes_is_refused(tmp_path, no_weak_training):
 
 
 def test_preference_spec_in_the_classification_recipe_is_refused(tmp_path, no_weak_training):
-    from raven_align.recipes.classify import run_recipe
+    from raven_align.programs.classify import run_recipe
 
     _images(tmp_path / "data")
     recipe, training = _w2s(tmp_path, {"s": {"kind": "logreg", "domains": ["src"]}, "len": "length"})

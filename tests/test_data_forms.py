@@ -13,7 +13,7 @@ from datasets import Dataset, DatasetDict
 from tiny_models import tiny_causal_lm, tiny_reward_model
 from trl.data_utils import extract_prompt
 
-from raven_align.recipes.data import load_preference_splits, standardize_preferences
+from raven_align.pipeline.data import load_preference_splits, standardize_preferences
 
 RECIPE = Path(__file__).parents[1] / "recipes" / "preference_alignment"
 GOOD, BAD = "great excellent tense thriller, loved it", "awful boring slow poor"
@@ -90,7 +90,7 @@ def test_a_train_only_dataset_is_split_with_a_seeded_test_size(tmp_path):
     assert (len(a["train"]), len(a["test"])) == (15, 5)
     assert a["test"].to_list() == b["test"].to_list() != c["test"].to_list()
     # the recipes expose it
-    from raven_align.recipes import dpo, reward
+    from raven_align.programs import dpo, reward
 
     assert dpo.PreferenceRecipeArguments(test_size=0.1).test_size == 0.1
     assert reward.RewardScriptArguments(test_size=0.1).test_size == 0.1
@@ -158,7 +158,7 @@ def test_label_cli_labels_implicit_prompt_pairs_from_a_jsonl_file(tmp_path, sup_
 
 
 def _parse(*argv):
-    from raven_align.recipes import dpo
+    from raven_align.programs import dpo
 
     return dpo.make_parser().parse_args_and_config(list(argv))
 
@@ -179,7 +179,7 @@ SHORT = [
 def test_paper_config_runs_on_hh_rlhf_shaped_data(tmp_path, sup_tokenizer_plain, sup_cache):
     """recipes/preference_alignment/paper_qwen2.5_7b.yaml as shipped, with the data, the model and the reward
     models swapped for local tiny ones (the Hub is off), and CPU settings."""
-    from raven_align.recipes import dpo
+    from raven_align.programs import dpo
 
     for part in ("harmless-base", "helpful-base"):  # hh-rlhf's layout: data_dir/{train,test}.jsonl.gz
         _write(tmp_path / "hh" / part / "train.jsonl.gz", _hh(8))
@@ -217,7 +217,7 @@ def test_paper_config_runs_on_hh_rlhf_shaped_data(tmp_path, sup_tokenizer_plain,
 
 
 def test_conversational_implicit_prompt_pairs_through_the_dpo_recipe(tmp_path, sup_tokenizer, sup_cache):
-    from raven_align.recipes import dpo
+    from raven_align.programs import dpo
 
     def chat(i, good_first):
         q = [{"role": "user", "content": f"Review the movie, please ({i})."}]
@@ -329,7 +329,7 @@ def w2s_config(tmp_path, supervisors, **extra):
 def parse_w2s(tmp_path, config, *argv):
     from trl import TrlParser
 
-    from raven_align.recipes.classify import W2SArguments
+    from raven_align.programs.classify import W2SArguments
     from raven_align.trainers import RavenClassificationConfig
 
     (tmp_path / "c.yaml").write_text(json.dumps(config))
@@ -340,7 +340,7 @@ def parse_w2s(tmp_path, config, *argv):
 
 def test_classification_recipe_takes_supervisors_by_spec(tmp_path, sup_cache, one_thread):
     pytest.importorskip("sklearn")
-    from raven_align.recipes.classify import run_recipe
+    from raven_align.programs.classify import run_recipe
 
     _images(tmp_path / "data")
     supervisors = {

@@ -353,7 +353,7 @@ def test_bad_inputs_fail_early(tiny_lm, sup_tokenizer_plain, tmp_path):
 
 
 def test_preference_margins_match_the_training_forward(tiny_lm, sup_tokenizer_plain, tmp_path):
-    from raven_align.trainers.preference_eval import preference_margins, preference_report
+    from raven_align.evaluation.preference import preference_margins, preference_report
 
     raven = _raven(tiny_lm, sup_tokenizer_plain, tmp_path, easy_phase_fraction=0.0)
     data = _dataset(

@@ -10,7 +10,7 @@ import torch
 
 from raven_align.embedded.pairs import load_verbosity_pairs
 from raven_align.labeling.label import label_dataset
-from raven_align.recipes import embedded_supervisors as emb
+from raven_align.pipeline import embedded_supervisors as emb
 
 
 @pytest.fixture()

@@ -14,7 +14,7 @@ from raven_align.core.measures import (
     rank_correlation,
     weight_accuracy_correlation,
 )
-from raven_align.reporting import markdown_table, plot_weight_history
+from raven_align.evaluation.reporting import markdown_table, plot_weight_history
 
 
 def test_accuracy_from_scores_or_indices():

@@ -9,7 +9,7 @@ from peft import LoraConfig
 from tiny_models import tiny_causal_lm
 
 from raven_align.core.measures import bootstrap_interval, preference_hits, win_indicators, with_interval
-from raven_align.recipes.generation_eval import (
+from raven_align.evaluation.generation import (
     GenerationSettings,
     completion_logprobs,
     eval_prompts,

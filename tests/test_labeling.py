@@ -315,7 +315,7 @@ def test_orientation_swaps_all_paired_columns(sup_cache):
 def test_cli_label_on_saved_dataset(tmp_path, sup_cache, capsys):
     import argparse
 
-    from raven_align.recipes.label import add_label_subcommand
+    from raven_align.programs.label import add_label_subcommand
 
     _pairs().save_to_disk(str(tmp_path / "in"))
     parser = argparse.ArgumentParser()

@@ -13,7 +13,7 @@ RECIPE = Path(__file__).parents[1] / "recipes" / "preference_alignment"
 
 
 def _recipe():
-    from raven_align.recipes import dpo
+    from raven_align.programs import dpo
 
     return dpo
 

@@ -12,7 +12,7 @@ from test_multiprocess import ROOT, launch_two_processes
 from test_preference_recipe import _tiny_assets
 from test_w2s_recipe import _tiny_images
 
-from raven_align.recipes import classify, dpo
+from raven_align.programs import classify, dpo
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -22,7 +22,7 @@ ROWS = [
 
 
 def _recipe():
-    from raven_align.recipes import reward
+    from raven_align.programs import reward
 
     return reward
 
@@ -220,7 +220,7 @@ def test_weak_supervision_needs_supervisors(tmp_path, tiny_rm_dir, pairs_dir):
 def test_tokenize_pairs_matches_the_supervisor_and_truncates(sup_tokenizer_plain):
     from datasets import Dataset
 
-    from raven_align.recipes.reward import tokenize_pairs
+    from raven_align.pipeline.reward_models import tokenize_pairs
     from raven_align.supervisors.reward_model import reward_input_ids
 
     ds = Dataset.from_dict({k: [r[j] for r in ROWS] for j, k in enumerate(("prompt", "chosen", "rejected"))})
@@ -232,7 +232,7 @@ def test_tokenize_pairs_matches_the_supervisor_and_truncates(sup_tokenizer_plain
         assert cut[i]["chosen_ids"] == ids[:8]
 
 
-def test_compare_methods_caches_each_run_and_reports_over_seeds(
+def test_reward_methods_bench_caches_each_run_and_reports_over_seeds(
     tmp_path, tiny_rm_dir, sup_cache, monkeypatch
 ):
     """Two seeds × two methods train four times; a second invocation trains nothing and reports the same."""
@@ -253,9 +253,11 @@ def test_compare_methods_caches_each_run_and_reports_over_seeds(
     pairs_dir = tmp_path / "pairs_with_truth"
     DatasetDict({"train": split(16, 0), "test": split(6, 1)}).save_to_disk(str(pairs_dir))
 
-    spec = importlib.util.spec_from_file_location("compare_methods", RECIPE / "compare_methods.py")
+    spec = importlib.util.spec_from_file_location(
+        "reward_methods", RECIPE.parents[1] / "bench" / "reward_methods.py"
+    )
     compare = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "compare_methods", compare)  # its dataclass needs its module registered
+    monkeypatch.setitem(sys.modules, "reward_methods", compare)  # its dataclass needs its module registered
     spec.loader.exec_module(compare)
     argv = [
         "--dataset_name", str(pairs_dir), "--model_name_or_path", str(tiny_rm_dir),

@@ -1,8 +1,8 @@
-"""Supervisor spec strings (``raven_align.recipes.specs``): every kind, its settings, and bad specs."""
+"""Supervisor spec strings (``raven_align.pipeline.specs``): every kind, its settings, and bad specs."""
 
 import pytest
 
-from raven_align.recipes.specs import _model_and_revision, build_supervisor
+from raven_align.pipeline.specs import _model_and_revision, build_supervisor
 from raven_align.supervisors import (
     CallableSupervisor,
     ClassifierSupervisor,

@@ -16,7 +16,8 @@ from raven_align.supervisors import (
     RewardModelSupervisor,
     Supervisor,
 )
-from raven_align.supervisors.base import hash_callable, length_sorted_batches
+from raven_align.supervisors.base import length_sorted_batches
+from raven_align.utils.hashing import hash_callable
 
 torch.set_num_threads(1)
 

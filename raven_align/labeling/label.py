@@ -24,10 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
-from ..cache import cache_root, load_checked_arrays, save_checked_arrays
 from ..columns import JUDGEMENT_PREFIXES, TRUTH_COLUMNS, probs_column, reward_columns
-from ..supervisors.base import Supervisor, Task, sha256_json
+from ..supervisors.base import Supervisor, Task
+from ..utils.cache import cache_root, load_checked_arrays, save_checked_arrays
+from ..utils.hashing import sha256_json
+from ..utils.version import __version__
 from .provenance import read_provenance, with_provenance
 
 logger = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..cache import build_dir_atomically, cache_root
+from ..utils.cache import build_dir_atomically, cache_root
 from .label import column_hash
 
 CHECKSUMS = "raven_checksums.json"

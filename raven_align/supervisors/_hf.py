@@ -7,7 +7,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .base import best_device, best_dtype, hash_tokenizer, model_identity
+from ..utils.hashing import hash_tokenizer, model_identity
+from .base import best_device, best_dtype
 
 
 def default_name(model: Any, fallback: str) -> str:

@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from .base import Supervisor, Task, hash_callable
+from ..utils.hashing import hash_callable
+from .base import Supervisor, Task
 
 
 class CallableSupervisor(Supervisor):

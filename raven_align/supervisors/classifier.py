@@ -95,7 +95,7 @@ class ClassifierSupervisor(Supervisor):
         if self.processor is not None:
             out["processor_sha256"] = tokenizer_identity(self.processor)
         if self.transform is not None:
-            from .base import hash_callable
+            from ..utils.hashing import hash_callable
 
             out["transform"] = hash_callable(self.transform)
         return out

@@ -8,7 +8,7 @@ import textwrap
 
 from huggingface_hub import ModelCard
 
-from ..reporting import markdown_table, plot_weight_history
+from ..evaluation.reporting import markdown_table, plot_weight_history
 
 WEIGHTS_PLOT_NAME = "raven_weights.png"
 

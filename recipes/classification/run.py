@@ -1,5 +1,5 @@
 """Weak-to-strong classification with RAVEN and its baselines, text or images (the program is
-``raven_align.recipes.classify``): train weak supervisors on source domains, label the target with them, train
+``raven_align.programs.classify``): train weak supervisors on source domains, label the target with them, train
 the strong model with every method, over ID/OOD scenarios and seeds.
 
     python recipes/classification/run.py --config recipes/classification/reviews.yaml [--flag value ...]
@@ -10,7 +10,7 @@ Writes results.json, results.md and raven_weights.png (plus one weights plot per
 command line (the command line wins).
 """
 
-from raven_align.recipes.classify import main
+from raven_align.programs.classify import main
 
 if __name__ == "__main__":
     main()

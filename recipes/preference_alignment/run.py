@@ -1,4 +1,4 @@
-"""RAVEN DPO of a LoRA-adapted LM from weak reward models (the program is ``raven_align.recipes.dpo``).
+"""RAVEN DPO of a LoRA-adapted LM from weak reward models (the program is ``raven_align.programs.dpo``).
 
     accelerate launch --config_file accelerate_configs/cpu.yaml recipes/preference_alignment/run.py \
         --config recipes/preference_alignment/embedded_default.yaml [--flag value ...]
@@ -8,7 +8,7 @@ Every `RavenDPOConfig` / `DPOConfig` field and TRL's `ModelConfig` flags (`--use
 --load_in_4bit`) are accepted, plus the recipe's own (`raven-align dpo --help`). CLI flags override the YAML.
 """
 
-from raven_align.recipes.dpo import main
+from raven_align.programs.dpo import main
 
 if __name__ == "__main__":
     main()

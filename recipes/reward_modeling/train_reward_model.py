@@ -1,5 +1,5 @@
 """Train a reward model with RavenRewardTrainer: from the truth (plain Bradley–Terry) or from weak supervisors.
-The program is ``raven_align.recipes.reward``.
+The program is ``raven_align.programs.reward``.
 
     accelerate launch --config_file accelerate_configs/cpu.yaml recipes/reward_modeling/train_reward_model.py \
         --config recipes/reward_modeling/minilm_amazon_food.yaml [--flag value ...]
@@ -11,7 +11,7 @@ command line wins). Saves the model to --output_dir with results.json and result
 accuracy on the dataset's own test pairs and on the other embedded domains.
 """
 
-from raven_align.recipes.reward import main
+from raven_align.programs.reward import main
 
 if __name__ == "__main__":
     main()

@@ -15,7 +15,7 @@ from ..core.measures import (
     weight_accuracy_correlation,
     with_interval,
 )
-from ..reporting import markdown_table
+from .reporting import markdown_table
 
 
 def split_results(

@@ -4,7 +4,7 @@
   a preference recipe and labelled reviews to a classification recipe; ``embedded:reviews`` (all three review
   domains with a ``domain`` column) and ``embedded:digits`` (UCI + MNIST digits) are classification benchmarks;
 - models: ``embedded:smollm2`` (SmolLM2-135M-Instruct), ``embedded:minilm`` (all-MiniLM-L6-v2);
-- supervisors: ``embedded:<key>`` specs (see :mod:`raven_align.recipes.specs`) and the ``embedded`` default set.
+- supervisors: ``embedded:<key>`` specs (see :mod:`raven_align.pipeline.specs`) and the ``embedded`` default set.
 
 A bare domain name (``amazon_food``) is accepted where earlier configs used one.
 """

@@ -7,8 +7,8 @@ import statistics
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from ...core.measures import pgr, weight_accuracy_correlation
-from ...reporting import markdown_table, plot_weight_history
+from ..core.measures import pgr, weight_accuracy_correlation
+from .reporting import markdown_table, plot_weight_history
 
 
 def _ms(values: list[float]) -> tuple[float, float] | float:

@@ -18,14 +18,14 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from ..columns import probs_column
 from ..core.measures import accuracy, agreement
+from ..pipeline.classification.arguments import W2SArguments
+from ..pipeline.classification.given import build_given, given_columns, label_set
+from ..pipeline.classification.partition import Source, materialize, partition
+from ..pipeline.classification.strong import build_strong_model, prepare_inputs, text_features
+from ..pipeline.classification.weak import train_weak_supervisor
+from ..pipeline.data import load_data, train_test
+from ..pipeline.outputs import check_output_dir
 from ..trainers.classification import RavenClassificationConfig, RavenClassificationTrainer
-from .classification.arguments import W2SArguments
-from .classification.given import build_given, given_columns, label_set
-from .classification.partition import Source, materialize, partition
-from .classification.strong import build_strong_model, prepare_inputs, text_features
-from .classification.weak import train_weak_supervisor
-from .data import load_data, train_test
-from .outputs import check_output_dir
 
 logger = logging.getLogger(__name__)
 
@@ -297,7 +297,7 @@ def main(argv: list[str] | None = None) -> dict:
     """Parse ``argv`` (default: the command line), run every method, write and print the report."""
     from transformers.utils import logging as hf_logging
 
-    from .classification.report import write_report
+    from ..evaluation.classification_report import write_report
 
     recipe, training = make_parser().parse_args_and_config(args=argv)
     logging.basicConfig(format="%(message)s", level=logging.WARNING)

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from ..columns import truth_values
 from ..labeling.persist import persist_dataset  # noqa: F401  (re-exported: the recipes' import point)
-from .embedded import embedded_key, load_embedded_data
+from .names import embedded_key, load_embedded_data
 
 #: file suffix -> the ``datasets`` builder that reads it
 DATA_FILE_BUILDERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet"}

@@ -1,6 +1,6 @@
 """A strong reward model for the movie target from the embedded weak supervisors: RAVEN against the baselines.
 
-    python recipes/reward_modeling/compare_methods.py --config bench/configs/reward_minilm_movies_weak.yaml \
+    python bench/reward_methods.py --config bench/configs/reward_minilm_movies_weak.yaml \
         --output_dir bench/results/reward_methods --seeds 0 1 2
 
 Labels the target's training pairs (random order) with the supervisors (cached), then trains the same MiniLM
@@ -36,12 +36,11 @@ from raven_align import __version__
 from raven_align.columns import reward_columns
 from raven_align.core import WEIGHTING_PRESETS
 from raven_align.core.measures import pgr, preference_accuracy, seed_interval, weight_accuracy_correlation
-from raven_align.recipes.reward import (
+from raven_align.pipeline.reward_models import fit_reward_model, score_accuracy
+from raven_align.programs.reward import (
     RewardScriptArguments,
-    fit_reward_model,
     label_splits,
     load_reward_data,
-    score_accuracy,
     supervisor_accuracy,
 )
 from raven_align.trainers import RavenRewardConfig

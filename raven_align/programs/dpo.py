@@ -21,16 +21,17 @@ from accelerate.utils import gather_object
 from transformers import set_seed
 from trl import ModelConfig, TrlParser, get_peft_config, get_quantization_config
 
+from ..evaluation.generation import GenerationEvaluation
+from ..evaluation.preference import preference_margins, preference_report
+from ..evaluation.preference_report import add_pgr, results_markdown, split_results
 from ..labeling import label_dataset, read_provenance
+from ..pipeline.caches import read_margins, write_margins
+from ..pipeline.checks import check_checkpoint_supervisors, check_model_source, resolve_checkpoint, spec_list
+from ..pipeline.data import load_preference_splits, persist_dataset, truth_of
+from ..pipeline.gold import build_gold
+from ..pipeline.names import model_init_kwargs, resolve_model
+from ..pipeline.outputs import check_output_dir, hold_push, push_outputs
 from ..trainers import RavenDPOConfig, RavenDPOTrainer
-from ..trainers.preference_eval import preference_margins, preference_report
-from .caches import read_margins, write_margins
-from .checks import check_checkpoint_supervisors, check_model_source, resolve_checkpoint, spec_list
-from .data import load_preference_splits, persist_dataset, truth_of
-from .embedded import model_init_kwargs, resolve_model
-from .generation_eval import GenerationEvaluation
-from .outputs import check_output_dir, hold_push, push_outputs
-from .preference_report import add_pgr, results_markdown, split_results
 
 
 @dataclass
@@ -104,6 +105,10 @@ class PreferenceRecipeArguments:
     dry_run: bool = field(default=False, metadata={"help": "Parse, validate and build, but do not train."})
 
     def __post_init__(self):
+        if self.evaluate_generations and not self.gold_model:
+            raise ValueError(
+                "evaluate_generations needs gold_model (e.g. embedded:gold_rm, or a reward model ID)"
+            )
         self.supervisors = spec_list(self.supervisors)  # YAML `supervisors: vader` is one spec
         if not self.supervisors:
             raise ValueError(
@@ -142,12 +147,12 @@ def check_supervisors(training_args: RavenDPOConfig, names: list[str], checkpoin
 
 def build_supervisors(args: PreferenceRecipeArguments) -> list:
     """Supervisors from specs; `embedded` expands to the embedded default set for the movie target."""
-    from .specs import build_supervisor
+    from ..pipeline.specs import build_supervisor
 
     out = []
     for spec in args.supervisors:
         if spec == "embedded":
-            from .embedded_supervisors import embedded_supervisors
+            from ..pipeline.embedded_supervisors import embedded_supervisors
 
             out += embedded_supervisors(batch_size=args.supervisor_batch_size)
         else:
@@ -193,7 +198,11 @@ def run(
     if script_args.evaluate_generations:  # the gold model is built (or trained once) before any labelling
         with training_args.main_process_first(desc="gold model"):
             generations = GenerationEvaluation(
-                script_args, splits["target"], _truth(splits["target"], script_args), seed
+                script_args,
+                splits["target"],
+                _truth(splits["target"], script_args),
+                seed,
+                build_gold(script_args.gold_model),
             )
     # The main process builds the supervisors and labels first; the others then read the labelling cache.
     with training_args.main_process_first(desc="labelling"):

@@ -1,15 +1,11 @@
 """The reward-modelling program (``raven-align reward``, ``recipes/reward_modeling``), on the embedded review
-domains or any preference dataset; it also trains the embedded weak supervisors
-(``raven_align.recipes.embedded_supervisors``).
+domains or any preference dataset.
 
 ``run_reward_modeling(script_args, training_args, model_args)`` loads the pairs, optionally labels the training
 split with weak supervisors, trains a sequence-classification reward model with :class:`RavenRewardTrainer`
-(plain Bradley–Terry for ``supervision="gt"``, the supervisor mixture otherwise), saves it, and measures held-out
-preference accuracy in its own domain and on the other embedded domains.
-
-Pairs are tokenized here, with the same function the ``RewardModelSupervisor`` scores with, and cut to
-``max_length`` tokens: TRL's ``RewardTrainer`` would otherwise *drop* every longer pair (most Amazon reviews at
-64 tokens), and training and scoring would see different tokens.
+(plain Bradley–Terry for ``supervision="gt"``, the supervisor mixture otherwise; fitting lives in
+:mod:`raven_align.pipeline.reward_models`), saves it, and measures held-out preference accuracy in its own domain
+and on the other embedded domains.
 """
 
 from __future__ import annotations
@@ -17,12 +13,12 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from trl import ScriptArguments
 
-from .reward_report import results_markdown, write_results
+from ..evaluation.reward_report import results_markdown, write_results
+from ..pipeline.reward_models import fit_reward_model, score_accuracy
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +51,7 @@ class RewardScriptArguments(ScriptArguments):
     supervisors: list[str] | None = field(
         default=None,
         metadata={
-            "help": "Weak supervisor specs (e.g. embedded:vader, rm:PATH; see raven_align.recipes.specs). "
+            "help": "Weak supervisor specs (e.g. embedded:vader, rm:PATH; see raven_align.pipeline.specs). "
             "The training pairs are labelled with them, presented in a random order, and the reward model "
             "learns from their judgements (unless supervision=gt)."
         },
@@ -71,7 +67,7 @@ class RewardScriptArguments(ScriptArguments):
     overwrite_output_dir: bool = field(default=False, metadata={"help": "Allow a non-empty output_dir."})
 
     def __post_init__(self):
-        from .checks import spec_list
+        from ..pipeline.checks import spec_list
 
         if self.supervisors is not None:
             self.supervisors = spec_list(self.supervisors)  # YAML `supervisors: vader` is one spec
@@ -84,8 +80,8 @@ def load_reward_data(args: RewardScriptArguments, weak: bool) -> tuple[Any, dict
     otherwise chosen is the better response, as plain reward modelling needs.
     """
     from ..embedded import DOMAINS, load_preference_pairs, orient_pairs
-    from .data import load_preference_splits
-    from .embedded import embedded_key
+    from ..pipeline.data import load_preference_splits
+    from ..pipeline.names import embedded_key
 
     sizes = {
         "n_train": args.n_train,
@@ -123,78 +119,6 @@ def load_reward_data(args: RewardScriptArguments, weak: bool) -> tuple[Any, dict
     return train, tests
 
 
-def tokenize_pairs(
-    dataset: Any, tokenizer: Any, max_length: int | None, use_chat_template: bool = False
-) -> Any:
-    """Add TRL's ``chosen_ids``/``rejected_ids`` (the supervisor's tokens, first ``max_length`` kept)."""
-    from ..supervisors.reward_model import reward_input_ids
-
-    def fn(example: dict) -> dict:
-        out = {}
-        for side in ("chosen", "rejected"):
-            ids = reward_input_ids(tokenizer, example["prompt"], example[side], use_chat_template)
-            out[f"{side}_ids"] = ids[:max_length] if max_length is not None else ids
-        return out
-
-    return dataset.map(fn, desc="Tokenizing pairs")
-
-
-def load_reward_model(model_args: Any, training_args: Any):
-    """``(model, tokenizer)``: a one-label sequence classifier (embedded MiniLM if no model is named)."""
-    import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_seed
-
-    from ..embedded import minilm_path
-    from ..supervisors._hf import ensure_pad_token
-
-    path = model_args.model_name_or_path or str(minilm_path())
-    revision = None if Path(path).exists() else model_args.model_revision
-    dtype = model_args.dtype if model_args.dtype in (None, "auto") else getattr(torch, model_args.dtype)
-    remote = bool(getattr(training_args, "trust_remote_code", False))
-    set_seed(training_args.seed)  # the new reward head is drawn here
-    kwargs: dict[str, Any] = {"num_labels": 1, "dtype": dtype, "trust_remote_code": remote}
-    if model_args.attn_implementation:
-        kwargs["attn_implementation"] = model_args.attn_implementation
-    from trl import get_quantization_config
-
-    quantization = get_quantization_config(model_args)
-    if quantization is not None:
-        kwargs["quantization_config"] = quantization
-    model = AutoModelForSequenceClassification.from_pretrained(path, revision=revision, **kwargs)
-    tokenizer = AutoTokenizer.from_pretrained(path, revision=revision, trust_remote_code=remote)
-    ensure_pad_token(tokenizer, model)
-    return model, tokenizer
-
-
-def score_accuracy(
-    model: Any,
-    tokenizer: Any,
-    tests: dict[str, Any],
-    max_length: int | None,
-    batch_size: int,
-    device: str | None = None,
-) -> dict[str, float]:
-    """Held-out preference accuracy of a reward model on each test split (chosen = truly better)."""
-    from ..core.measures import preference_accuracy
-    from ..supervisors import RewardModelSupervisor
-
-    judge = RewardModelSupervisor(
-        model,
-        tokenizer,
-        name="trained",
-        batch_size=batch_size,
-        max_length=max_length,
-        use_chat_template=False,
-        device=device,
-        show_progress=False,
-    )
-    out = {}
-    for name, ds in tests.items():
-        chosen, rejected = judge.score_pairs(ds["prompt"], ds["chosen"], ds["rejected"])
-        out[name] = preference_accuracy(chosen - rejected)
-    return out
-
-
 def supervisor_accuracy(labelled: dict[str, Any], names: list[str]) -> dict[str, dict[str, float]]:
     """``{supervisor: {test name: accuracy}}`` from judgement columns of truth-oriented test splits."""
     import numpy as np
@@ -223,13 +147,13 @@ def label_splits(
     of ``specs``; returns (labelled train, labelled tests, the supervisors' provenance entries). The options of
     ``training_args`` that depend on the supervisors are checked before any scoring."""
     from ..labeling import label_dataset, read_provenance
-    from .specs import build_supervisor
+    from ..pipeline.specs import build_supervisor
 
     supervisors = [
         build_supervisor(s, batch_size=args.label_batch_size, max_length=max_length) for s in specs
     ]
     if training_args is not None:
-        from .checks import check_checkpoint_supervisors
+        from ..pipeline.checks import check_checkpoint_supervisors
 
         names = list(training_args.supervisor_names or [s.name for s in supervisors])
         training_args.validate_supervisors(names)
@@ -241,32 +165,13 @@ def label_splits(
     return labelled_train, labelled_tests, read_provenance(labelled_train)["supervisors"]
 
 
-def fit_reward_model(train: Any, training_args: Any, model_args: Any):
-    """Train a reward model on ``train`` (plain pairs or pairs with judgement columns); returns the trainer."""
-    from trl import get_peft_config
-
-    from ..trainers import RavenRewardTrainer
-
-    model, tokenizer = load_reward_model(model_args, training_args)
-    train = tokenize_pairs(train, tokenizer, training_args.max_length)
-    trainer = RavenRewardTrainer(
-        model,
-        args=training_args,
-        train_dataset=train,
-        processing_class=tokenizer,
-        peft_config=get_peft_config(model_args),
-    )
-    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-    return trainer
-
-
 def run_reward_modeling(
     script_args: RewardScriptArguments, training_args: Any, model_args: Any, save: bool = True
 ) -> dict[str, Any]:
     """Load, (label,) train, save, evaluate; returns the results written to ``results.json``/``results.md``."""
     from ..columns import JUDGEMENT_PREFIXES
-    from .checks import check_model_source, resolve_checkpoint
-    from .outputs import check_output_dir, hold_push, push_outputs
+    from ..pipeline.checks import check_model_source, resolve_checkpoint
+    from ..pipeline.outputs import check_output_dir, hold_push, push_outputs
 
     specs = list(script_args.supervisors or [])
     gt = training_args.supervision == "gt"

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ...cache import cache_root, load_checked_arrays, save_checked_arrays
-from ...supervisors.base import hash_local_model, sha256_json
+from ...utils.cache import cache_root, load_checked_arrays, save_checked_arrays
+from ...utils.hashing import hash_local_model, sha256_json
 
 
 def _texts_hash(texts: Sequence[str]) -> str:

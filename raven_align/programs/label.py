@@ -11,12 +11,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .specs import SPEC_HELP, build_supervisor
+from ..pipeline.specs import SPEC_HELP, build_supervisor
 
 
 def load_input(args: argparse.Namespace) -> Any:
     """The dataset (or DatasetDict) named by ``--dataset`` or ``--asset``, restricted to ``--split``."""
-    from .data import load_data
+    from ..pipeline.data import load_data
 
     if args.asset:
         task = "preference" if args.asset_view == "pairs" else "classification"
@@ -63,7 +63,7 @@ def run_label(args: argparse.Namespace) -> int:
         read_provenance,
         save_labeled,
     )
-    from .outputs import check_hub_access
+    from ..pipeline.outputs import check_hub_access
 
     if not args.output_dir and not args.push_to_hub:
         raise SystemExit("raven-align label: give --output-dir and/or --push-to-hub")
@@ -91,7 +91,7 @@ def run_label(args: argparse.Namespace) -> int:
         "prompt",
         "chosen",
     ):
-        from .data import standardize_preferences
+        from ..pipeline.data import standardize_preferences
 
         if isinstance(data, DatasetDict):  # implicit-prompt pairs get their prompt as TRL takes it out
             data = DatasetDict({k: standardize_preferences(v, f"split {k!r}") for k, v in data.items()})

@@ -195,41 +195,12 @@ def evaluate_generations(trainer, prompts: list, reference: dict, gold, settings
     return results
 
 
-def build_gold(spec: str, batch_size: int = 32):
-    """The gold reward model as a scorer: ``embedded:gold_rm`` (trained on first use, cached) or a Hub ID / folder of
-    a sequence-classification reward model (scored as TRL's RewardTrainer trains: prompt + completion + eos)."""
-    from ..supervisors import RewardModelSupervisor
-    from .embedded_supervisors import EMBEDDED_GOLD_MODELS, embedded_reward_model_path
-
-    if spec.startswith("embedded:"):
-        key = spec.removeprefix("embedded:")
-        if key not in EMBEDDED_GOLD_MODELS:
-            raise ValueError(
-                f"unknown embedded gold model {spec!r}; available: embedded:{sorted(EMBEDDED_GOLD_MODELS)}"
-            )
-        path, max_length = str(embedded_reward_model_path(key)), EMBEDDED_GOLD_MODELS[key].max_length
-    else:
-        path, max_length = spec, 512
-    return RewardModelSupervisor(
-        path,
-        name="gold",
-        batch_size=batch_size,
-        max_length=max_length,
-        use_chat_template=False,
-        show_progress=False,
-    )
-
-
 class GenerationEvaluation:
     """The recipe's generation evaluation: built before labelling (the gold model is checked early), samples the
     reference before training and the trained policy after it."""
 
-    def __init__(self, args, test_dataset, truth: list[bool], seed: int) -> None:
-        if not args.gold_model:
-            raise ValueError(
-                "evaluate_generations needs gold_model (e.g. embedded:gold_rm, or a reward model ID)"
-            )
-        self.gold = build_gold(args.gold_model)
+    def __init__(self, args, test_dataset, truth: list[bool], seed: int, gold) -> None:
+        self.gold = gold  # a preference scorer (``score_pairs``), e.g. ``pipeline.gold.build_gold(spec)``
         self.settings = GenerationSettings(
             num_prompts=args.num_eval_prompts,
             max_new_tokens=args.max_new_tokens,

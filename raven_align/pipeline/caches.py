@@ -11,7 +11,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from ..cache import write_file_atomically
+from ..utils.cache import write_file_atomically
 
 
 def _margins_digest(margins: list[float]) -> str:
