@@ -52,8 +52,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     from transformers.utils import logging as hf_logging
 
-    from raven_align.embedded import EMBEDDED_REWARD_MODELS, embedded_supervisor, load_preference_pairs
+    from raven_align.embedded import load_preference_pairs
     from raven_align.labeling.label import label_dataset
+    from raven_align.pipeline.embedded_supervisors import EMBEDDED_REWARD_MODELS, embedded_supervisor
     from raven_align.supervisors._hf import pad_right
     from raven_align.supervisors.base import length_sorted_batches
 

@@ -163,6 +163,108 @@ def _judge(supervisor: Supervisor, dataset: Any, task: Task, core: list[str]) ->
     }
 
 
+def _supervisor_key(
+    sup: Supervisor, description: dict, dataset: Any, task: Task, core: list[str], hashes: dict[str, str]
+) -> str:
+    """The judgement-cache key of ``sup`` on ``dataset``: the supervisor's identity and settings and the content of
+    every column it reads (hashes are memoised in ``hashes`` across supervisors)."""
+    read = list(core) + list(
+        sup.extra_columns if sup.extra_columns is not None else _implicit_columns(dataset, core)
+    )
+    for c in read:
+        if c not in hashes:
+            hashes[c] = column_hash(dataset, c)
+    return sha256_json(
+        {
+            "format": _CACHE_FORMAT,
+            "task": task,
+            "kind": description["kind"],
+            "identity": description["identity"],
+            "settings": description["settings"],
+            "data": [(c, hashes[c]) for c in read],
+            "roles": core,
+        }
+    )
+
+
+def _label_one(
+    sup: Supervisor,
+    description: dict,
+    dataset: Any,
+    task: Task,
+    core: list[str],
+    key: str,
+    root: Path,
+    cache: bool,
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """``sup``'s checked judgements of ``dataset`` (from the cache when allowed) and its provenance entry."""
+    path = _cache_path(root, key)
+    start = time.perf_counter()
+    if cache and path.is_file():
+        result = _read_cache(path, key)
+        status = "hit"
+        logger.info("%s: cached judgements %s", sup.name, path)
+    else:
+        result = _judge(sup, dataset, task, core)
+        status = "miss" if cache else "disabled"
+    _check_scores(sup.name, task, len(dataset), result)
+    if status == "miss":
+        save_checked_arrays(path, key, result)
+    entry = {
+        **description,
+        "columns": output_columns(sup),
+        "cache": status,
+        "cache_key": key,
+        "seconds": round(time.perf_counter() - start, 3),
+        "labelled_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    return result, entry
+
+
+def _judgement_columns(
+    sup: Supervisor, task: Task, result: dict[str, np.ndarray]
+) -> dict[str, tuple[list, Any]]:
+    """The dataset columns (values and feature) of one supervisor's judgements."""
+    from datasets import Sequence as HFSequence
+    from datasets import Value
+
+    if task == "preference":
+        c_col, r_col = reward_columns(sup.name)
+        return {
+            c_col: (result["chosen"].tolist(), Value("float64")),
+            r_col: (result["rejected"].tolist(), Value("float64")),
+        }
+    return {probs_column(sup.name): (result["probs"].tolist(), HFSequence(Value("float64")))}
+
+
+def _provenance(
+    dataset: Any,
+    supervisors: Sequence[Supervisor],
+    task: Task,
+    core: list[str],
+    hashes: dict[str, str],
+    entries: list[dict],
+) -> dict[str, Any]:
+    """The provenance record of the labelled set: earlier supervisors not relabelled now, then this call's."""
+    provenance = read_provenance(dataset) or {}
+    kept = [
+        e for e in provenance.get("supervisors", []) if e.get("name") not in {s.name for s in supervisors}
+    ]
+    return {
+        "raven_align_version": __version__,
+        "task": task,
+        "columns": dict(zip(["prompt", "chosen", "rejected"], core, strict=False))
+        if task == "preference"
+        else {"input": core[0]},
+        "dataset": {
+            "num_rows": len(dataset),
+            "fingerprint": getattr(dataset, "_fingerprint", None),
+            "content_sha256": sha256_json([(c, hashes[c]) for c in core]),
+        },
+        "supervisors": kept + entries,
+    }
+
+
 def label_dataset(
     dataset: Any,
     supervisors: Sequence[Supervisor],
@@ -183,8 +285,6 @@ def label_dataset(
     existing output columns unless ``overwrite``); the scores are checked (finite; probabilities on the simplex)
     before they are cached or added. The input dataset is not modified.
     """
-    from datasets import Sequence as HFSequence
-    from datasets import Value
     from tqdm.auto import tqdm
 
     task = _infer_task(supervisors, task)
@@ -195,52 +295,11 @@ def label_dataset(
     new_columns: dict[str, tuple[list, Any]] = {}
     entries = []
     for sup in tqdm(supervisors, desc="Labelling", disable=not show_progress or len(supervisors) < 2):
-        read = list(core) + list(
-            sup.extra_columns if sup.extra_columns is not None else _implicit_columns(dataset, core)
-        )
-        for c in read:
-            if c not in hashes:
-                hashes[c] = column_hash(dataset, c)
-        description = sup.describe()
-        key = sha256_json(
-            {
-                "format": _CACHE_FORMAT,
-                "task": task,
-                "kind": description["kind"],
-                "identity": description["identity"],
-                "settings": description["settings"],
-                "data": [(c, hashes[c]) for c in read],
-                "roles": core,
-            }
-        )
-        path = _cache_path(root, key)
-        start = time.perf_counter()
-        if cache and path.is_file():
-            result = _read_cache(path, key)
-            status = "hit"
-            logger.info("%s: cached judgements %s", sup.name, path)
-        else:
-            result = _judge(sup, dataset, task, core)
-            status = "miss" if cache else "disabled"
-        _check_scores(sup.name, task, len(dataset), result)
-        if status == "miss":
-            save_checked_arrays(path, key, result)
-        if task == "preference":
-            c_col, r_col = reward_columns(sup.name)
-            new_columns[c_col] = (result["chosen"].tolist(), Value("float64"))
-            new_columns[r_col] = (result["rejected"].tolist(), Value("float64"))
-        else:
-            new_columns[probs_column(sup.name)] = (result["probs"].tolist(), HFSequence(Value("float64")))
-        entries.append(
-            {
-                **description,
-                "columns": output_columns(sup),
-                "cache": status,
-                "cache_key": key,
-                "seconds": round(time.perf_counter() - start, 3),
-                "labelled_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            }
-        )
+        description = sup.describe()  # once: a local model's identity hashes its weight files
+        key = _supervisor_key(sup, description, dataset, task, core, hashes)
+        result, entry = _label_one(sup, description, dataset, task, core, key, root, cache)
+        new_columns.update(_judgement_columns(sup, task, result))
+        entries.append(entry)
 
     out = dataset
     existing = [c for c in new_columns if c in out.column_names]
@@ -248,24 +307,7 @@ def label_dataset(
         out = out.remove_columns(existing)
     for name, (values, feature) in new_columns.items():
         out = out.add_column(name, values, feature=feature)
-    provenance = read_provenance(dataset) or {}
-    kept = [
-        e for e in provenance.get("supervisors", []) if e.get("name") not in {s.name for s in supervisors}
-    ]
-    provenance = {
-        "raven_align_version": __version__,
-        "task": task,
-        "columns": dict(zip(["prompt", "chosen", "rejected"], core, strict=False))
-        if task == "preference"
-        else {"input": core[0]},
-        "dataset": {
-            "num_rows": len(dataset),
-            "fingerprint": getattr(dataset, "_fingerprint", None),
-            "content_sha256": sha256_json([(c, hashes[c]) for c in core]),
-        },
-        "supervisors": kept + entries,
-    }
-    return with_provenance(out, provenance)
+    return with_provenance(out, _provenance(dataset, supervisors, task, core, hashes, entries))
 
 
 def label_dataset_dict(dataset_dict: Any, supervisors: Sequence[Supervisor], **kwargs: Any):
