@@ -226,7 +226,13 @@ for _method in (
     SupervisionMethod(
         "bayes", "evidential loss over the teachers (Cui et al.)", "uniform", _bayes, _on_pairs(_bayes)
     ),
-    SupervisionMethod("select", "the supervisor best on a labelled validation slice", "single", **_MIXTURE),
+    SupervisionMethod(
+        "select",
+        "one supervisor (naive_supervisor) picked on labelled validation data by the caller; in the trainers "
+        "the same as naive (the classification program picks it on val_size labelled examples)",
+        "single",
+        **_MIXTURE,
+    ),
     SupervisionMethod(
         "label_model",
         "the label model's posterior, fitted once on the training judgements (Snorkel-style)",
