@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+from torch.utils.data import Sampler
 
 EASY_PHASE_MODES = ("mask", "order", "none")
 
@@ -39,6 +40,31 @@ def easy_first_order(easy: torch.Tensor, seed: int = 0) -> list[int]:
     idx_easy = idx_easy[torch.randperm(len(idx_easy), generator=g)]
     idx_hard = idx_hard[torch.randperm(len(idx_hard), generator=g)]
     return torch.cat([idx_easy, idx_hard]).tolist()
+
+
+class EasyFirstSampler(Sampler[int]):
+    """The `order` mode of the easy-sample phase: the first epoch in a given easy-first order, later epochs freshly
+    shuffled (deterministically from ``seed``, so every process draws the same order). Only the first epoch is
+    ordered because the paper's curriculum is the start of training; repeating it every epoch would make each
+    epoch's last batches all hard. Used as the trainers' train sampler and by the reference loop alike."""
+
+    def __init__(self, first_epoch_order: list[int], seed: int = 0) -> None:
+        self.order = list(first_epoch_order)
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def __iter__(self):
+        if self.epoch == 0:
+            yield from self.order
+        else:
+            g = torch.Generator().manual_seed(self.seed + self.epoch)
+            yield from (self.order[i] for i in torch.randperm(len(self.order), generator=g).tolist())
 
 
 @dataclass

@@ -12,7 +12,7 @@ Noisy supervisors given the same ``groups`` id share a part ``group_correlation`
 correlated errors, which break the label model's conditional independence.
 The strong model is linear on ``x``: it can represent the truth or any biased supervisor. This module is both a test bed and the smallest
 complete reference of the training loop the trainers implement (one backward, one weight update per
-optimizer step, easy-sample phase, baselines).
+optimizer step, easy-sample phase, baselines); both drive the same :class:`~.lifecycle.RavenLifecycle`.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .arguments import WeightingArguments
-from .easy import easy_mask
+from .arguments import ClassificationWeightingArguments
+from .lifecycle import RavenLifecycle
 from .losses import masked_mean
 from .measures import accuracy
 from .methods import ClassificationBatch
@@ -64,22 +64,8 @@ def make_linear_problem(
     kinds = (
         list(error_kinds) if error_kinds is not None else ["noise" if a > 0.5 else "bias" for a in accuracies]
     )
-    for a, kind in zip(accuracies, kinds, strict=True):
-        if (
-            kind not in ("noise", "bias", "constant")
-            or not 0.0 < a < 1.0
-            or (kind == "noise" and a <= 0.5)
-            or (kind == "constant" and a < 0.5)
-        ):
-            raise ValueError(
-                f"invalid supervisor: accuracy {a}, kind {kind!r} ('noise' needs accuracy > 0.5, "
-                "'constant' >= 0.5)"
-            )
     groups = list(groups) if groups is not None else [None] * k
-    if len(groups) != k or not 0.0 <= group_correlation <= 1.0:
-        raise ValueError("groups needs one entry per supervisor and group_correlation must be in [0, 1]")
-    if dim < k + 1:
-        raise ValueError(f"dim must exceed the number of supervisors ({k}), got {dim}")
+    _check_supervisors(accuracies, kinds, groups, group_correlation, dim)
     sharpness = list(sharpness) if sharpness is not None else [4.0] * k
     g = torch.Generator().manual_seed(seed)
     basis, _ = torch.linalg.qr(torch.randn(dim, dim, generator=g))
@@ -131,15 +117,39 @@ def make_linear_problem(
     return LinearW2SProblem(x_tr, y_tr, p_tr, x_te, y_te, p_te, [f"sup{j}" for j in range(k)])
 
 
+def _check_supervisors(
+    accuracies: Sequence[float], kinds: list[str], groups: list, group_correlation: float, dim: int
+) -> None:
+    """Refuse a supervisor that cannot have its accuracy with its kind of error, and inconsistent groups or dim."""
+    for a, kind in zip(accuracies, kinds, strict=True):
+        if (
+            kind not in ("noise", "bias", "constant")
+            or not 0.0 < a < 1.0
+            or (kind == "noise" and a <= 0.5)
+            or (kind == "constant" and a < 0.5)
+        ):
+            raise ValueError(
+                f"invalid supervisor: accuracy {a}, kind {kind!r} ('noise' needs accuracy > 0.5, "
+                "'constant' >= 0.5)"
+            )
+    k = len(accuracies)
+    if len(groups) != k or not 0.0 <= group_correlation <= 1.0:
+        raise ValueError("groups needs one entry per supervisor and group_correlation must be in [0, 1]")
+    if dim < k + 1:
+        raise ValueError(f"dim must exceed the number of supervisors ({k}), got {dim}")
+
+
 def train_linear_strong(
     problem: LinearW2SProblem,
-    args: WeightingArguments,
+    args: ClassificationWeightingArguments,
     epochs: int = 8,
     batch_size: int = 64,
     lr: float = 0.05,
     seed: int = 0,
 ) -> dict:
-    """Train the linear strong model from the supervisors with ``args.supervision``; returns results."""
+    """Train the linear strong model from the supervisors with ``args.supervision``; returns results. The data
+    are shuffled every epoch, except that the `order` mode visits the easy examples first in the first epoch (the
+    trainers' sampler)."""
     args.validate_weighting()
     torch.manual_seed(seed)
     probs = problem.probs_train
@@ -150,28 +160,32 @@ def train_linear_strong(
     n = len(problem.x_train)
     steps_per_epoch = math.ceil(n / batch_size)
     total = epochs * steps_per_epoch
-    weights = args.build_weights(problem.names, probs, "probs")
-    state = args.method.prepare(probs, "probs", args) if args.method.prepare else None
-    phase = args.build_phase(total)
-    easy = easy_mask(probs, "classification")
+    run = RavenLifecycle(args, problem.names, probs, "probs", seed=seed)
+    run.start(total)
+    weights, easy = run.weights, run.easy
+    sampler = run.sampler()  # the `order` mode's data order, as the trainers' train sampler
     g = torch.Generator().manual_seed(seed)
     step, grad_norms = 0, []
-    for _ in range(epochs):
-        order = torch.randperm(n, generator=g)
-        if phase.mode == "order" and phase.num_steps > 0:
-            order = torch.cat([order[easy[order]], order[~easy[order]]])
+    for epoch in range(epochs):
+        if sampler is None:
+            order = torch.randperm(n, generator=g)
+        else:
+            sampler.set_epoch(epoch)
+            order = torch.tensor(list(sampler))
         for i in range(0, n, batch_size):
             idx = order[i : i + batch_size]
             logits = model(problem.x_train[idx])
             target = weights.mix_probs(probs[idx])
-            batch = ClassificationBatch(logits, target, probs[idx], problem.y_train[idx], step, total, state)
+            batch = ClassificationBatch(
+                logits, target, probs[idx], problem.y_train[idx], step, total, run.method_state
+            )
             per_example = args.method.classification(batch, args)
-            loss = masked_mean(per_example, phase.loss_mask(step, easy[idx]))
+            loss = masked_mean(per_example, run.loss_mask(step, easy[idx]))
             opt.zero_grad()
             loss.backward()  # one backward: θ and w both get their gradient here
             opt.step()
-            grad = weights.step(frozen=phase.active(step))
-            if weights.learnable and not phase.active(step):
+            grad = run.optimizer_step(step)
+            if weights.learnable and not run.phase.active(step):
                 grad_norms.append(float(grad.norm()))  # a label-free signal for choosing η
             step += 1
     with torch.no_grad():
@@ -183,7 +197,7 @@ def train_linear_strong(
         "mixture_accuracy": accuracy(mixture_test, problem.y_test),
         "weights": weights.as_dict(),
         "history": weights.history,
-        "phase_steps": phase.num_steps,
+        "phase_steps": run.phase.num_steps,
         "easy_fraction": float(easy.float().mean()),
         "weight_grad_norm": sum(grad_norms) / len(grad_norms) if grad_norms else 0.0,
     }

@@ -8,6 +8,9 @@ and adds, around the stock training loop:
 - the weights' state in every checkpoint and in the output directory, restored on resume;
 - the judgement columns kept through ``remove_unused_columns``, the easy-first sampler of the `order` phase,
   and the RAVEN section of the model card.
+The logic (weights, method state, phase, easy mask, data order, loss mask, update rule) is the core's
+:class:`~raven_align.core.lifecycle.RavenLifecycle`, the one the reference loop drives; only the transformers
+wiring is here.
 """
 
 from __future__ import annotations
@@ -17,39 +20,19 @@ import os
 import warnings
 
 import torch
-from torch.utils.data import Sampler
 from transformers import TrainerCallback
 from transformers.trainer_utils import get_last_checkpoint
 
-from ..core import EasySamplePhase, SupervisorWeights, easy_first_order
+from ..core import (
+    EasySamplePhase,
+    RavenLifecycle,
+    SupervisorWeights,
+)
 from ..labeling import supervisor_identities
 from .model_card import hub_dataset_id, write_raven_model_card
 
 RAVEN_STATE_NAME = "raven_weights.pt"
 RAVEN_SUMMARY_NAME = "raven_weights.json"
-
-
-class EasyFirstSampler(Sampler[int]):
-    """The `order` mode of the easy-sample phase: the first epoch in a given easy-first order, later
-    epochs freshly shuffled (deterministically from ``seed``, so every process draws the same order)."""
-
-    def __init__(self, first_epoch_order: list[int], seed: int = 0) -> None:
-        self.order = list(first_epoch_order)
-        self.seed = seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return len(self.order)
-
-    def __iter__(self):
-        if self.epoch == 0:
-            yield from self.order
-        else:
-            g = torch.Generator().manual_seed(self.seed + self.epoch)
-            yield from (self.order[i] for i in torch.randperm(len(self.order), generator=g).tolist())
 
 
 def loss_scale(trainer) -> float:
@@ -74,7 +57,7 @@ class _RavenCallback(TrainerCallback):
         self._scale = 1.0
 
     def on_train_begin(self, args, state, control, **kwargs):
-        self.trainer.raven_phase = self.trainer.args.build_phase(state.max_steps)
+        self.trainer.raven_lifecycle.start(state.max_steps)
 
     def on_pre_optimizer_step(self, args, state, control, **kwargs):
         # read before the step: a dynamic loss scale may change in it
@@ -82,23 +65,22 @@ class _RavenCallback(TrainerCallback):
 
     def on_optimizer_step(self, args, state, control, **kwargs):
         # global_step still counts the completed steps here: this is step number `global_step`.
-        t = self.trainer
-        skipped = bool(getattr(t.accelerator, "optimizer_step_was_skipped", False))
-        t.raven_last_grad = t.raven_weights.step(
-            frozen=skipped or t.raven_phase.active(state.global_step), grad_scale=self._scale
+        skipped = bool(getattr(self.trainer.accelerator, "optimizer_step_was_skipped", False))
+        self.trainer.raven_lifecycle.optimizer_step(
+            state.global_step, skipped=skipped, grad_scale=self._scale
         )
 
 
 class RavenTrainerMixin:
-    """Owns ``self.raven_weights`` (:class:`SupervisorWeights`) and ``self.raven_phase``.
+    """Owns ``self.raven_lifecycle`` (:class:`RavenLifecycle`), whose parts read as ``raven_weights``,
+    ``raven_phase``, ``raven_method_state``, ``raven_train_easy`` and ``raven_last_grad``.
 
     A trainer calls :meth:`_init_raven` at the end of its ``__init__``, mixes targets with
     ``self.raven_weights`` inside ``compute_loss`` and reduces its per-example loss with the mask from
     :meth:`raven_loss_mask`.
     """
 
-    raven_weights: SupervisorWeights
-    raven_phase: EasySamplePhase
+    raven_lifecycle: RavenLifecycle
     #: whether ``create_model_card`` adds the RAVEN section (trainers of HF models with a card template)
     _raven_writes_card = True
 
@@ -112,25 +94,43 @@ class RavenTrainerMixin:
         keep_columns: list[str] | None = None,
         supervisor_info: dict[str, str] | None = None,
     ) -> None:
-        """Set up the weights and the phase. Called at the end of the trainer's ``__init__``.
+        """Set up the run's :class:`RavenLifecycle`. Called at the end of the trainer's ``__init__``.
 
-        ``train_easy`` marks the unanimous training examples (for the `order` phase), ``keep_columns`` the
+        ``train_easy`` marks the unanimous training examples (default: from ``judgements``), ``keep_columns`` the
         judgement columns ``remove_unused_columns`` must keep, ``supervisor_info`` the identities in the card.
         """
         if getattr(self.args, "hub_token", None):
             # A token kept in the args is pickled into training_args.bin, which a push uploads: move it where
             # huggingface_hub reads it at every call (the repository was already created with it).
             os.environ["HF_TOKEN"], self.args.hub_token = self.args.hub_token, None
-        self.raven_weights = self.args.build_weights(names, judgements, judgement_kind)
-        prepare = self.args.method.prepare  # e.g. `label_model` fits its label model here, once
-        self.raven_method_state = prepare(judgements, judgement_kind, self.args) if prepare else None
-        self.raven_phase = self.args.build_phase(0)  # sized in on_train_begin, when max_steps is known
-        self.raven_last_grad = torch.zeros(len(names))
+        # the phase is sized in on_train_begin, when max_steps is known
+        self.raven_lifecycle = RavenLifecycle(
+            self.args, names, judgements, judgement_kind, easy=train_easy, seed=self.args.seed
+        )
         self.raven_supervisor_info = dict(supervisor_info or {})
-        self.raven_train_easy = train_easy
         self._raven_keep_columns = list(keep_columns or [])
         self._raven_easy_seen: list[float] = []
         self.add_callback(_RavenCallback(self))
+
+    @property
+    def raven_weights(self) -> SupervisorWeights:
+        return self.raven_lifecycle.weights
+
+    @property
+    def raven_phase(self) -> EasySamplePhase:
+        return self.raven_lifecycle.phase
+
+    @property
+    def raven_method_state(self):
+        return self.raven_lifecycle.method_state
+
+    @property
+    def raven_train_easy(self) -> torch.Tensor | None:
+        return self.raven_lifecycle.easy
+
+    @property
+    def raven_last_grad(self) -> torch.Tensor:
+        return self.raven_lifecycle.last_grad
 
     @staticmethod
     def raven_identities(train_dataset) -> dict[str, str]:
@@ -144,17 +144,15 @@ class RavenTrainerMixin:
         self._signature_columns = list(dict.fromkeys([*self._signature_columns, *extra]))
 
     def _get_train_sampler(self, train_dataset=None):
-        phase = self.args.build_phase(1)  # only the mode and whether a phase exists matter here
-        easy = getattr(self, "raven_train_easy", None)
-        if phase.mode == "order" and phase.fraction > 0 and easy is not None:
-            return EasyFirstSampler(easy_first_order(easy, seed=self.args.seed), seed=self.args.seed)
-        return super()._get_train_sampler(train_dataset)
+        lifecycle = getattr(self, "raven_lifecycle", None)
+        sampler = lifecycle.sampler() if lifecycle is not None else None
+        return sampler if sampler is not None else super()._get_train_sampler(train_dataset)
 
     def raven_loss_mask(self, easy: torch.Tensor) -> torch.Tensor | None:
         """The per-example loss multiplier at the current step (the easy mask during a `mask` phase)."""
         if self.model.training:
             self._raven_easy_seen.append(float(easy.float().mean()))
-        mask = self.raven_phase.loss_mask(self.state.global_step, easy) if self.model.training else None
+        mask = self.raven_lifecycle.loss_mask(self.state.global_step, easy) if self.model.training else None
         return None if mask is None else mask.to(easy.device)
 
     def raven_metrics(self) -> dict[str, float]:
