@@ -20,8 +20,7 @@ from pathlib import Path
 
 import torch
 
-from raven_align.core import WeightingArguments
-from raven_align.core.arguments import WEIGHTING_PRESETS
+from raven_align.core import ClassificationWeightingArguments, named_setting
 from raven_align.core.measures import pgr, weight_accuracy_correlation
 from raven_align.core.synthetic import make_linear_problem, train_linear_strong
 from raven_align.evaluation.reporting import markdown_table, plot_weight_history
@@ -43,9 +42,9 @@ PROBLEMS = {
         groups=[None, 0, 0, None, None],
     ),
 }
-RECOMMENDED = WEIGHTING_PRESETS["recommended"]  # docs/label_model.md
+RECOMMENDED = named_setting("recommended", "classification")  # docs/label_model.md
 RAVEN = {
-    "raven clamp η=0.01 (paper rule, default)": WEIGHTING_PRESETS["paper"],
+    "raven clamp η=0.01 (paper rule, default)": named_setting("paper", "classification"),
     "raven exp η=0.02 ce": dict(supervisor_lr=0.02, weight_update_rule="exponentiated"),
     "raven exp η=0.1 ce": dict(supervisor_lr=0.1, weight_update_rule="exponentiated"),
     "raven exp η=0.1 kl": dict(supervisor_lr=0.1, weight_update_rule="exponentiated", weight_objective="kl"),
@@ -77,18 +76,18 @@ RAVEN = {
 RECOMMENDED_NAME = "raven lm-init exp η=0.1 chance+temperature (recommended)"
 
 
-def methods(names: list[str], accs: list[float]) -> dict[str, WeightingArguments]:
+def methods(names: list[str], accs: list[float]) -> dict[str, ClassificationWeightingArguments]:
     best, worst = (
         names[max(range(len(accs)), key=accs.__getitem__)],
         names[min(range(len(accs)), key=accs.__getitem__)],
     )
     out = {
-        m: WeightingArguments(supervision=m)
+        m: ClassificationWeightingArguments(supervision=m)
         for m in ("gt", "ens", "static", "conf", "vsup", "bayes", "label_model")
     }
-    out["naive (best)"] = WeightingArguments(supervision="naive", naive_supervisor=best)
-    out["naive (worst)"] = WeightingArguments(supervision="naive", naive_supervisor=worst)
-    out.update({name: WeightingArguments(**kw) for name, kw in RAVEN.items()})
+    out["naive (best)"] = ClassificationWeightingArguments(supervision="naive", naive_supervisor=best)
+    out["naive (worst)"] = ClassificationWeightingArguments(supervision="naive", naive_supervisor=worst)
+    out.update({name: ClassificationWeightingArguments(**kw) for name, kw in RAVEN.items()})
     return out
 
 

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from datasets import Dataset
 
 from raven_align.columns import PROBS_KEY
-from raven_align.core import WeightingArguments
+from raven_align.core import ClassificationWeightingArguments
 from raven_align.core.synthetic import make_linear_problem, train_linear_strong
 from raven_align.trainers.classification import RavenClassificationConfig, RavenClassificationTrainer
 from raven_align.trainers.mixin import RAVEN_STATE_NAME
@@ -95,7 +95,7 @@ WEIGHTING = {
 def test_every_method_reproduces_the_reference_loop(clf_problem, tmp_path, name):
     kw = WEIGHTING[name]
     ref = train_linear_strong(
-        clf_problem, WeightingArguments(**kw), epochs=EPOCHS, batch_size=N, lr=LR, seed=SEED
+        clf_problem, ClassificationWeightingArguments(**kw), epochs=EPOCHS, batch_size=N, lr=LR, seed=SEED
     )
     trainer = train_probe(clf_problem, config(tmp_path, **kw))
     with torch.no_grad():
@@ -214,7 +214,7 @@ def test_one_weight_update_per_optimizer_step_with_gradient_accumulation(clf_pro
         easy_phase_mode="none",
     )
     ref = train_linear_strong(
-        clf_problem, WeightingArguments(**kw), epochs=EPOCHS, batch_size=N, lr=LR, seed=SEED
+        clf_problem, ClassificationWeightingArguments(**kw), epochs=EPOCHS, batch_size=N, lr=LR, seed=SEED
     )
     calls = []
     trainer = train_probe_with_spy(

@@ -5,7 +5,14 @@ trainers."""
 import pytest
 import torch
 
-from raven_align.core import DawidSkene, WeightingArguments, get_method, mix_margins, mix_probs
+from raven_align.core import (
+    ClassificationWeightingArguments,
+    DawidSkene,
+    WeightingArguments,
+    get_method,
+    mix_margins,
+    mix_probs,
+)
 from raven_align.core.losses import classification_loss, preference_loss, soft_cross_entropy
 from raven_align.core.synthetic import make_linear_problem, train_linear_strong
 
@@ -132,10 +139,12 @@ def degenerate():
 
 
 def test_the_paper_rule_collapses_on_a_constant_supervisor_and_the_label_model_does_not(degenerate):
-    paper = train_linear_strong(degenerate, WeightingArguments(), epochs=4)
+    paper = train_linear_strong(degenerate, ClassificationWeightingArguments(), epochs=4)
     assert paper["weights"]["sup3"] > 0.9  # docs/options.md §4, reproduced on the synthetic problem
-    lm = train_linear_strong(degenerate, WeightingArguments(supervision="label_model"), epochs=4)
-    combined = WeightingArguments(
+    lm = train_linear_strong(
+        degenerate, ClassificationWeightingArguments(supervision="label_model"), epochs=4
+    )
+    combined = ClassificationWeightingArguments(
         weight_init="label_model",
         weight_objective="chance",
         weight_update_rule="exponentiated",
@@ -178,7 +187,7 @@ def test_classification_trainer_label_model_reproduces_the_reference_loop(tmp_pa
     )
     kw = dict(supervision="label_model")
     ref = train_linear_strong(
-        problem, WeightingArguments(**kw), epochs=EPOCHS, batch_size=N, lr=LR, seed=SEED
+        problem, ClassificationWeightingArguments(**kw), epochs=EPOCHS, batch_size=N, lr=LR, seed=SEED
     )
     trainer = train_probe(problem, config(tmp_path / "lm", **kw))
     assert isinstance(trainer.raven_method_state, DawidSkene)
@@ -198,7 +207,7 @@ def test_classification_trainer_label_model_reproduces_the_reference_loop(tmp_pa
     )
     trainer = train_probe(problem, config(tmp_path / "joint", per_device_train_batch_size=32, **kw))
     ref = train_linear_strong(
-        problem, WeightingArguments(**kw), epochs=EPOCHS, batch_size=32, lr=LR, seed=SEED
+        problem, ClassificationWeightingArguments(**kw), epochs=EPOCHS, batch_size=32, lr=LR, seed=SEED
     )
     torch.testing.assert_close(
         torch.tensor(trainer.raven_weights.history[0]), torch.tensor(ref["history"][0])

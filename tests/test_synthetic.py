@@ -7,7 +7,7 @@ shift does). Their accuracies are clearly ordered (~0.9, ~0.7, ~0.35).
 
 import pytest
 
-from raven_align.core import WeightingArguments
+from raven_align.core import ClassificationWeightingArguments
 from raven_align.core.measures import weight_accuracy_correlation
 from raven_align.core.synthetic import make_linear_problem, train_linear_strong
 
@@ -30,10 +30,10 @@ def test_problem_has_the_requested_accuracies(ordered_problem):
 )
 def test_raven_orders_the_weights_and_beats_the_uniform_mixture(ordered_problem, rule, lr):
     acc = ordered_problem.supervisor_accuracies()
-    ens = train_linear_strong(ordered_problem, WeightingArguments(supervision="ens"))
+    ens = train_linear_strong(ordered_problem, ClassificationWeightingArguments(supervision="ens"))
     raven = train_linear_strong(
         ordered_problem,
-        WeightingArguments(supervisor_lr=lr, weight_update_rule=rule, easy_phase_fraction=0.1),
+        ClassificationWeightingArguments(supervisor_lr=lr, weight_update_rule=rule, easy_phase_fraction=0.1),
     )
     w = list(raven["weights"].values())
     assert w[0] > 0.6 and w[0] >= w[1] >= w[2]
@@ -49,8 +49,8 @@ def test_overconfident_inaccurate_supervisor_fools_ce_but_not_kl():
     acc = problem.supervisor_accuracies()
     assert acc[0] > acc[1] + 0.15
     base = dict(supervisor_lr=0.1, weight_update_rule="exponentiated")
-    ce = train_linear_strong(problem, WeightingArguments(weight_objective="ce", **base))
-    kl = train_linear_strong(problem, WeightingArguments(weight_objective="kl", **base))
+    ce = train_linear_strong(problem, ClassificationWeightingArguments(weight_objective="ce", **base))
+    kl = train_linear_strong(problem, ClassificationWeightingArguments(weight_objective="kl", **base))
     assert ce["weights"]["sup1"] > 0.95  # ce: CE(p_k, f) = H(p_k) + KL(p_k || f) rewards the sharp one
     assert kl["weights"]["sup0"] > 0.7  # kl: sharpness earns nothing
     assert kl["strong_accuracy"] > ce["strong_accuracy"] + 0.15
@@ -64,9 +64,9 @@ def test_temperature_calibration_counters_a_collapse_onto_the_biased_supervisor(
         seed=0,
     )
     base = dict(supervisor_lr=0.1, weight_update_rule="exponentiated")
-    raw = train_linear_strong(problem, WeightingArguments(**base))
+    raw = train_linear_strong(problem, ClassificationWeightingArguments(**base))
     calibrated = train_linear_strong(
-        problem, WeightingArguments(supervisor_calibration="temperature", **base)
+        problem, ClassificationWeightingArguments(supervisor_calibration="temperature", **base)
     )
     assert raw["weights"]["sup2"] > 0.9  # all weight on the worst (0.35) supervisor
     assert calibrated["weights"]["sup0"] > 0.9  # all weight on the best one
@@ -75,8 +75,8 @@ def test_temperature_calibration_counters_a_collapse_onto_the_biased_supervisor(
 
 def test_uniform_pull_prevents_winner_take_all(ordered_problem):
     base = dict(supervisor_lr=0.1, weight_update_rule="exponentiated")
-    free = train_linear_strong(ordered_problem, WeightingArguments(**base))
-    pulled = train_linear_strong(ordered_problem, WeightingArguments(uniform_pull=0.5, **base))
+    free = train_linear_strong(ordered_problem, ClassificationWeightingArguments(**base))
+    pulled = train_linear_strong(ordered_problem, ClassificationWeightingArguments(uniform_pull=0.5, **base))
     assert max(free["weights"].values()) > 0.99  # collapsed onto one vertex
     w = list(pulled["weights"].values())
     assert max(w) < 0.9 and min(w) > 0.01
@@ -85,7 +85,7 @@ def test_uniform_pull_prevents_winner_take_all(ordered_problem):
 
 @pytest.mark.parametrize("method", ["gt", "conf", "vsup", "bayes", "static", "naive"])
 def test_every_baseline_trains(ordered_problem, method):
-    args = WeightingArguments(supervision=method, naive_supervisor="sup0")
+    args = ClassificationWeightingArguments(supervision=method, naive_supervisor="sup0")
     result = train_linear_strong(ordered_problem, args, epochs=2)
     assert result["method"] == method
     # every baseline learns something from these supervisors (0.90 / 0.70 noisy, 0.35 biased) in two epochs:

@@ -1,9 +1,11 @@
-"""The torch-only core: simplex weights, mixing and calibration, the easy-sample phase, the method registry,
-losses, label models, measures, and a plain-PyTorch weak-to-strong reference. Independent of transformers and TRL."""
+"""The torch-only core: simplex weights, mixing and calibration, the easy-sample phase, a training run's
+lifecycle, the method registry, losses, label models, measures, and a plain-PyTorch weak-to-strong reference.
+Independent of transformers and TRL."""
 
-from .arguments import METHODS, WEIGHT_INITS, WEIGHT_OBJECTIVES, WEIGHTING_PRESETS, WeightingArguments
-from .easy import EASY_PHASE_MODES, EasySamplePhase, easy_first_order, easy_mask
+from .arguments import ClassificationWeightingArguments, WeightingArguments
+from .easy import EASY_PHASE_MODES, EasyFirstSampler, EasySamplePhase, easy_first_order, easy_mask
 from .label_model import DawidSkene, OneFactor, dawid_skene, fit_label_model, one_factor
+from .lifecycle import RavenLifecycle
 from .methods import (
     ClassificationBatch,
     PreferenceBatch,
@@ -22,6 +24,15 @@ from .mixing import (
     mix_margins,
     mix_probs,
 )
+from .options import (
+    METHODS,
+    NAMED_SETTINGS,
+    PREFERENCE_OBJECTIVES,
+    WEIGHT_INITS,
+    WEIGHT_OBJECTIVES,
+    WEIGHTING_PRESETS,
+    named_setting,
+)
 from .weights import (
     UPDATE_RULES,
     SupervisorWeights,
@@ -34,15 +45,20 @@ from .weights import (
 __all__ = [
     "EASY_PHASE_MODES",
     "METHODS",
+    "NAMED_SETTINGS",
+    "PREFERENCE_OBJECTIVES",
     "UPDATE_RULES",
     "WEIGHT_INITS",
     "WEIGHTING_PRESETS",
     "WEIGHT_OBJECTIVES",
     "ClassificationBatch",
+    "ClassificationWeightingArguments",
     "DawidSkene",
+    "EasyFirstSampler",
     "EasySamplePhase",
     "OneFactor",
     "PreferenceBatch",
+    "RavenLifecycle",
     "SupervisionMethod",
     "SupervisorWeights",
     "WeightingArguments",
@@ -63,6 +79,7 @@ __all__ = [
     "mix_logits",
     "mix_margins",
     "mix_probs",
+    "named_setting",
     "one_factor",
     "register_method",
     "uniform_init",

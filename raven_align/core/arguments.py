@@ -1,4 +1,6 @@
-"""RAVEN's options as a dataclass mixin, shared by every trainer config (TRL-style fields with help)."""
+"""RAVEN's options as dataclass mixins (TRL-style fields with help): :class:`WeightingArguments`, shared by every
+trainer config, and :class:`ClassificationWeightingArguments`; the allowed values and named settings are in
+:mod:`raven_align.core.options`."""
 
 from __future__ import annotations
 
@@ -7,40 +9,40 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .easy import EASY_PHASE_MODES, EasySamplePhase
-from .label_model import ESTIMATORS, WEIGHTINGS, LabelModel, fit_label_model
-from .methods import SupervisionMethod, get_method, method_names
-from .weights import UPDATE_RULES, SupervisorWeights, explicit_init, label_model_init
+from .easy import EasySamplePhase
+from .label_model import LabelModel, fit_label_model
+from .methods import SupervisionMethod, get_method
+from .options import (
+    CALIBRATIONS,
+    EASY_PHASE_MODES,
+    ESTIMATORS,
+    METHODS,
+    UPDATE_RULES,
+    WEIGHT_INITS,
+    WEIGHT_OBJECTIVES,
+    WEIGHTING_PRESETS,
+    WEIGHTINGS,
+    check_choices,
+)
+from .weights import SupervisorWeights, explicit_init, label_model_init
 
-METHODS = method_names()  # the built-in methods; see core.methods.register_method for more
-WEIGHT_OBJECTIVES = ("ce", "kl", "chance")
-WEIGHT_INITS = ("uniform", "entropy", "explicit", "label_model")
-#: Named settings, e.g. ``WeightingArguments(**WEIGHTING_PRESETS["recommended"])``: the paper's exact rule, and the
-#: setting recommended from the synthetic problems and label-free signals (docs/label_model.md);
-#: ``supervisor_calibration`` is read by the classification trainer only.
-WEIGHTING_PRESETS = {
-    "paper": dict(
-        weight_init="uniform",
-        supervisor_lr=1e-2,
-        weight_update_rule="clamp",
-        weight_objective="ce",
-        uniform_pull=0.0,
-        supervisor_calibration="none",
-        easy_phase_fraction=0.1,
-    ),
-    "recommended": dict(
-        weight_init="label_model",
-        weight_objective="chance",
-        weight_update_rule="exponentiated",
-        supervisor_lr=0.1,
-        supervisor_calibration="temperature",
-    ),
-}
+# the constants stay importable from here, where they were first defined
+__all__ = [
+    "METHODS",
+    "WEIGHTING_PRESETS",
+    "WEIGHT_INITS",
+    "WEIGHT_OBJECTIVES",
+    "ClassificationWeightingArguments",
+    "WeightingArguments",
+]
 
 
 @dataclass
 class WeightingArguments:
-    """How the weak supervisors are combined. Mixed into ``RavenDPOConfig``, ``RavenRewardConfig``, ...
+    """How the weak supervisors are combined: the options every task shares. Mixed into ``RavenDPOConfig`` and
+    ``RavenRewardConfig`` (with the preference options) and, through :class:`ClassificationWeightingArguments`,
+    ``RavenClassificationConfig``. The allowed values are declared here, as ``choices``, and checked at parse time
+    by :meth:`validate_weighting`; a trainer's own default is set with :func:`~raven_align.core.options.with_default`.
 
     ``supervision`` is the one switch between RAVEN and the baselines: a name in the method registry
     (:mod:`raven_align.core.methods`, described in ``docs/methods.md``). ``raven`` learns the weights;
@@ -58,7 +60,10 @@ class WeightingArguments:
     )
     weight_init: str = field(
         default="uniform",
-        metadata={"help": "`uniform`, `entropy`, `explicit` or `label_model` (the label model's weights)."},
+        metadata={
+            "help": "`uniform`, `entropy`, `explicit` or `label_model` (the label model's weights).",
+            "choices": WEIGHT_INITS,
+        },
     )
     initial_weights: list[float] | None = field(
         default=None,
@@ -81,19 +86,17 @@ class WeightingArguments:
     uniform_pull: float = field(
         default=0.0, metadata={"help": "Strength of a pull of the weights toward uniform."}
     )
-    supervisor_calibration: str = field(
-        default="none",
-        metadata={"help": "`none`, or `temperature`: per-supervisor temperatures equalising mean entropy."},
-    )
-    margin_normalization: str = field(
-        default="none", metadata={"help": "Preference margins: `none` (paper) or `std` per supervisor."}
-    )
     easy_phase_fraction: float = field(
         default=0.1,
         metadata={"help": "Fraction of optimizer steps with frozen weights and easy examples first."},
     )
     easy_phase_mode: str = field(
-        default="mask", metadata={"help": f"One of {EASY_PHASE_MODES}.", "choices": EASY_PHASE_MODES}
+        default="mask",
+        metadata={
+            "help": "During the easy phase: `mask` (the loss on easy examples only; paper, vision), `order` (easy "
+            "examples first; paper, DPO: RavenDPOConfig's default) or `none` (weights frozen only).",
+            "choices": EASY_PHASE_MODES,
+        },
     )
     conf_alpha_max: float = field(
         default=0.5, metadata={"help": "`conf`: final weight of the strong model's own label."}
@@ -129,18 +132,9 @@ class WeightingArguments:
         method = get_method(self.supervision)
         if method.single_supervisor and not self.naive_supervisor:
             raise ValueError(f"supervision={self.supervision!r} needs naive_supervisor=<supervisor name>")
-        if self.weight_init not in WEIGHT_INITS:
-            raise ValueError(f"weight_init must be one of {WEIGHT_INITS}, got {self.weight_init!r}")
+        check_choices(self, WeightingArguments)
         if self.weight_init == "explicit" and not self.initial_weights:
             raise ValueError("weight_init='explicit' needs initial_weights")
-        if self.weight_update_rule not in UPDATE_RULES:
-            raise ValueError(
-                f"weight_update_rule must be one of {UPDATE_RULES}, got {self.weight_update_rule!r}"
-            )
-        if self.weight_objective not in WEIGHT_OBJECTIVES:
-            raise ValueError(
-                f"weight_objective must be one of {WEIGHT_OBJECTIVES}, got {self.weight_objective!r}"
-            )
         for name in ("supervisor_lr", "uniform_pull", "learning_rate"):  # `nan < 0` is False: test finiteness
             value = getattr(self, name, 0.0)
             if not math.isfinite(value) or value < 0:
@@ -149,29 +143,14 @@ class WeightingArguments:
             explicit_init(self.initial_weights, len(self.initial_weights))  # finite, non-negative, not all 0
         if self.supervisor_names:
             self.validate_supervisors(list(self.supervisor_names))
-        if self.supervisor_calibration not in ("none", "temperature"):
-            raise ValueError(
-                f"supervisor_calibration must be none or temperature, got {self.supervisor_calibration!r}"
-            )
-        if self.margin_normalization not in ("none", "std"):
-            raise ValueError(f"margin_normalization must be none or std, got {self.margin_normalization!r}")
-        if self.label_model not in ESTIMATORS:
-            raise ValueError(f"label_model must be one of {ESTIMATORS}, got {self.label_model!r}")
-        if self.label_model_weighting not in WEIGHTINGS:
-            raise ValueError(
-                f"label_model_weighting must be one of {WEIGHTINGS}, got {self.label_model_weighting!r}"
-            )
         if not 0.0 <= self.label_model_abstain < 1.0:
             raise ValueError(f"label_model_abstain must be in [0, 1), got {self.label_model_abstain}")
         if not 0.0 <= self.easy_phase_fraction <= 1.0:
             raise ValueError(f"easy_phase_fraction must be in [0, 1], got {self.easy_phase_fraction}")
-        if self.easy_phase_mode not in EASY_PHASE_MODES:
-            raise ValueError(
-                f"easy_phase_mode must be one of {EASY_PHASE_MODES}, got {self.easy_phase_mode!r}"
-            )
 
     def validate_supervisors(self, names: list[str]) -> None:
-        """Check the options that depend on the supervisors (``names``), before any tokenising or training."""
+        """Check the options that depend on the supervisors (``names``): the one check, called by the programs
+        before labelling, by the trainers before tokenising and by :meth:`build_weights`."""
         if self.method.single_supervisor and self.naive_supervisor not in names:
             raise ValueError(
                 f"naive_supervisor {self.naive_supervisor!r} is not among the supervisors {names}"
@@ -198,15 +177,17 @@ class WeightingArguments:
         return fit_label_model(judgements, kind, self.label_model, self.label_model_abstain)
 
     def build_weights(
-        self, names: list[str], judgements: torch.Tensor | None = None, judgement_kind: str | None = None
+        self,
+        names: list[str],
+        judgements: torch.Tensor | None = None,
+        judgement_kind: str | None = None,
+        label_model: LabelModel | None = None,
     ) -> SupervisorWeights:
-        """The weights this method trains with: learned for `raven`, fixed for every baseline."""
+        """The weights this method trains with: learned for `raven`, fixed for every baseline. ``label_model``: one
+        already fitted on these judgements with these options (:meth:`fit_label_model`), used instead of a refit."""
+        self.validate_supervisors(names)
         kind = self.method.weights
         if kind == "single":
-            if self.naive_supervisor not in names:
-                raise ValueError(
-                    f"naive_supervisor {self.naive_supervisor!r} is not among the supervisors {names}"
-                )
             onehot = [1.0 if n == self.naive_supervisor else 0.0 for n in names]
             return SupervisorWeights(names, init=onehot, lr=0.0)
         if kind == "entropy":
@@ -215,12 +196,13 @@ class WeightingArguments:
             )
         if kind == "uniform":
             return SupervisorWeights(names, "uniform", 0.0)
-        if kind == "label_model":
+        lm = label_model
+        if lm is None and (kind == "label_model" or self.weight_init == "label_model"):
             lm = self.fit_label_model(judgements, judgement_kind)
+        if kind == "label_model":
             return SupervisorWeights(names, label_model_init(lm, self.label_model_weighting, 0.0).tolist())
         init = self.initial_weights if self.weight_init == "explicit" else self.weight_init
         if init == "label_model":
-            lm = self.fit_label_model(judgements, judgement_kind)
             init = label_model_init(lm, self.label_model_weighting).tolist()
         return SupervisorWeights(
             names,
@@ -236,3 +218,22 @@ class WeightingArguments:
         """The easy-sample phase; only methods with one (`raven`) get it (`ens` is defined without it)."""
         fraction = self.easy_phase_fraction if self.method.easy_phase else 0.0
         return EasySamplePhase(fraction=fraction, mode=self.easy_phase_mode, total_steps=total_steps)
+
+
+@dataclass
+class ClassificationWeightingArguments(WeightingArguments):
+    """:class:`WeightingArguments` plus the options only classification reads (``RavenClassificationConfig``, the
+    synthetic reference loop); the preference configs have no such fields, so setting one there fails at parse."""
+
+    supervisor_calibration: str = field(
+        default="none",
+        metadata={
+            "help": "`none`, or `temperature`: per-supervisor temperatures equalising mean entropy.",
+            "choices": CALIBRATIONS,
+        },
+    )
+
+    def validate_weighting(self) -> None:
+        """The shared checks plus the classification options' allowed values."""
+        super().validate_weighting()
+        check_choices(self, ClassificationWeightingArguments, below=WeightingArguments)

@@ -16,7 +16,29 @@ import torch.nn.functional as F
 
 from .mixing import bernoulli_entropy, entropy
 
-PREFERENCE_VARIANTS = ("soft", "paper_prob", "paper_beta_margin")
+WEIGHT_OBJECTIVES = ("ce", "kl", "chance")
+#: The loss rules, defined once: the weight objectives each preference variant (``raven_loss_type``) defines. The
+#: paper's variants orient each pair by the mixture and have no entropy or chance term, so only ``ce``. Read by
+#: :func:`preference_loss` and by the preference configs' parse-time check (:func:`check_preference_loss`).
+PREFERENCE_OBJECTIVES = {"soft": WEIGHT_OBJECTIVES, "paper_prob": ("ce",), "paper_beta_margin": ("ce",)}
+PREFERENCE_VARIANTS = tuple(PREFERENCE_OBJECTIVES)
+
+
+def check_preference_loss(variant: str, weight_objective: str) -> None:
+    """Raise ``ValueError`` unless ``variant`` is a preference variant that defines ``weight_objective``."""
+    if variant not in PREFERENCE_OBJECTIVES:
+        raise ValueError(
+            f"raven_loss_type (the preference variant) must be one of {PREFERENCE_VARIANTS}, got {variant!r}"
+        )
+    if weight_objective not in WEIGHT_OBJECTIVES:
+        raise ValueError(f"weight_objective must be one of {WEIGHT_OBJECTIVES}, got {weight_objective!r}")
+    allowed = PREFERENCE_OBJECTIVES[variant]
+    if weight_objective not in allowed:
+        needs = tuple(v for v, objectives in PREFERENCE_OBJECTIVES.items() if weight_objective in objectives)
+        raise ValueError(
+            f"weight_objective={weight_objective!r} is not defined for raven_loss_type={variant!r} (it defines "
+            f"{allowed}); weight_objective={weight_objective!r} needs raven_loss_type in {needs}"
+        )
 
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -101,6 +123,7 @@ def preference_loss(
     """
     if h.shape != mixed_margin.shape:
         raise ValueError(f"h {tuple(h.shape)} and mixed_margin {tuple(mixed_margin.shape)} must match")
+    check_preference_loss(variant, weight_objective)
     if variant == "soft":
         p = torch.sigmoid(mixed_margin)
         loss = p * F.softplus(-beta * h) + (1 - p) * F.softplus(beta * h)
@@ -109,10 +132,6 @@ def preference_loss(
             hd = h.detach()
             return loss + _chance_correction(q * F.softplus(-beta * hd) + (1 - q) * F.softplus(beta * hd))
         return loss + _objective_correction(bernoulli_entropy(mixed_margin), weight_objective)
-    if variant not in PREFERENCE_VARIANTS:
-        raise ValueError(f"variant must be one of {PREFERENCE_VARIANTS}, got {variant!r}")
-    if weight_objective != "ce":
-        raise ValueError(f"weight_objective={weight_objective!r} is defined for the `soft` variant only")
     s = orientation(mixed_margin)
     p_chosen = torch.sigmoid(s * mixed_margin)  # in [0.5, 1)
     c = p_chosen if variant == "paper_prob" else beta + (2 * p_chosen - 1)

@@ -23,7 +23,13 @@ from ..columns import (
     probs_from_dataset,
     resolve_classification_supervisors,
 )
-from ..core import ClassificationBatch, WeightingArguments, apply_temperature, easy_mask, fit_temperatures
+from ..core import (
+    ClassificationBatch,
+    ClassificationWeightingArguments,
+    apply_temperature,
+    easy_mask,
+    fit_temperatures,
+)
 from ..core.losses import masked_mean
 from .classification_collator import RavenClassificationCollator
 from .mixin import RavenTrainerMixin
@@ -32,9 +38,10 @@ MIXINGS = ("probs", "logits")
 
 
 @dataclass
-class RavenClassificationConfig(TrainingArguments, WeightingArguments):
+class RavenClassificationConfig(TrainingArguments, ClassificationWeightingArguments):
     """Configuration for :class:`RavenClassificationTrainer`: ``TrainingArguments`` plus RAVEN's options
-    (:class:`~raven_align.core.WeightingArguments`) and the fields below."""
+    (:class:`~raven_align.core.ClassificationWeightingArguments`: the shared ones and ``supervisor_calibration``)
+    and the fields below."""
 
     mixing: str = field(
         default="probs",
@@ -48,10 +55,6 @@ class RavenClassificationConfig(TrainingArguments, WeightingArguments):
     )
     supervisor_prefix: str = field(
         default=PROBS_PREFIX, metadata={"help": "Judgement columns are `<prefix><supervisor name>`."}
-    )
-    # The paper's vision setting: mask the loss to unanimous examples for the first 10% of steps.
-    easy_phase_mode: str = field(
-        default="mask", metadata={"help": "`mask` (paper vision), `order` or `none`."}
     )
 
     def __post_init__(self):

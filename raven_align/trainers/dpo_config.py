@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from trl import DPOConfig
 
+from ..core import WeightingArguments
+from ..core.options import with_default
 from .preference_args import PreferenceSupervisionArguments
 
 
@@ -19,11 +21,10 @@ class RavenDPOConfig(DPOConfig, PreferenceSupervisionArguments):
     reduces to when the mixture is certain).
     """
 
-    # RAVEN's DPO defaults (paper): supervisor lr 1e-3, easy examples first during the first 10% of steps.
-    supervisor_lr: float = field(
-        default=1e-3, metadata={"help": "Learning rate η of the weights; 0 fixes them."}
-    )
-    easy_phase_mode: str = field(default="order", metadata={"help": "`order` (paper DPO), `mask` or `none`."})
+    # The paper's DPO setting (named_setting("paper", "dpo")) differs from the shared defaults in these two; the
+    # options' help and allowed values stay those of WeightingArguments.
+    supervisor_lr: float = with_default(WeightingArguments, "supervisor_lr", 1e-3)
+    easy_phase_mode: str = with_default(WeightingArguments, "easy_phase_mode", "order")
 
     def __post_init__(self):
         super().__post_init__()

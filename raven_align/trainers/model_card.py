@@ -88,8 +88,7 @@ def raven_card_section(trainer, dataset_name: str | None, loss_type: str | None)
         f"objective `{getattr(args, 'weight_objective', 'ce')}`, pull toward uniform {w.uniform_pull}\n",
         f"- easy-sample phase: {trainer.raven_phase.num_steps} of {trainer.state.max_steps} optimizer steps, "
         f"mode `{trainer.raven_phase.mode}`\n",
-        f"- margin normalisation `{getattr(args, 'margin_normalization', 'none')}`, "
-        f"calibration `{getattr(args, 'supervisor_calibration', 'none')}`\n",
+        f"- margin normalisation `{getattr(args, 'margin_normalization', 'none')}`\n",
     ]
     if len(w.history) > 1:
         lines.append(f"\n![Supervisor weights over training]({WEIGHTS_PLOT_NAME})\n")

@@ -1,22 +1,35 @@
-"""Options shared by the preference trainers' configs (RavenDPOConfig, RavenRewardConfig)."""
+"""The preference trainers' options (RavenDPOConfig, RavenRewardConfig): the shared weighting options plus those
+only preference pairs have. Checked at parse time, by the configs' ``__post_init__``."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from ..core import WeightingArguments
-from ..core.losses import PREFERENCE_VARIANTS
+from ..core.losses import PREFERENCE_OBJECTIVES, PREFERENCE_VARIANTS, check_preference_loss
+from ..core.options import MARGIN_NORMALIZATIONS, check_choices
 
 
 @dataclass
 class PreferenceSupervisionArguments(WeightingArguments):
-    """:class:`WeightingArguments` plus what a preference trainer needs to know about its pairs."""
+    """:class:`WeightingArguments` plus what a preference trainer needs to know about its pairs. There is no
+    ``supervisor_calibration`` here (a classification option): setting it in a preference config fails at parse."""
 
     raven_loss_type: str = field(
         default="soft",
         metadata={
-            "help": f"RAVEN preference loss, one of {PREFERENCE_VARIANTS}.",
+            "help": "RAVEN preference loss; the weight objectives each defines: "
+            + ", ".join(f"`{v}`: {'/'.join(o)}" for v, o in PREFERENCE_OBJECTIVES.items())
+            + ".",
             "choices": PREFERENCE_VARIANTS,
+        },
+    )
+    margin_normalization: str = field(
+        default="none",
+        metadata={
+            "help": "Supervisor margins: `none` (paper) or `std` (each supervisor's divided by their std on "
+            "the training set).",
+            "choices": MARGIN_NORMALIZATIONS,
         },
     )
     gt_column: str | None = field(
@@ -32,14 +45,12 @@ class PreferenceSupervisionArguments(WeightingArguments):
     )
 
     def validate_preference_supervision(self) -> None:
-        """The weighting checks plus the loss variant's (called by the configs' __post_init__)."""
+        """The weighting checks plus the preference options' and the loss rules (called by the configs'
+        ``__post_init__``, so a YAML or flag the loss could not run with fails at parse)."""
         self.validate_weighting()
-        if self.raven_loss_type not in PREFERENCE_VARIANTS:
-            raise ValueError(
-                f"raven_loss_type must be one of {PREFERENCE_VARIANTS}, got {self.raven_loss_type!r}"
-            )
-        if self.raven_loss_type != "soft" and self.weight_objective == "kl":
-            raise ValueError("weight_objective='kl' is defined for raven_loss_type='soft' only")
+        check_choices(self, PreferenceSupervisionArguments, below=WeightingArguments)
+        # the loss rules preference_loss applies, checked now rather than at the first training step
+        check_preference_loss(self.raven_loss_type, self.weight_objective)
         if self.supervision == "gt" and self.raven_loss_type != "soft":
             raise ValueError(
                 "supervision='gt' is the plain Bradley-Terry/DPO loss: use raven_loss_type='soft'"
