@@ -16,6 +16,7 @@ after its driver was stopped is summarized without training again.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import os
@@ -29,8 +30,37 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # a frozen copy of the main job's config (bench/configs/README.md): run keys hash its text
 CONFIG = ROOT / "bench" / "configs" / "dpo_embedded_default.yaml"
+#: options the frozen config names by their earlier spellings; a run reads it under today's names
+FROZEN_RENAMES = {"max_train_pairs": "max_train_samples", "max_eval_pairs": "max_eval_samples"}
 RUNS = ROOT / "bench" / "runs" / "dpo"
 SUMMARIES = ROOT / "bench" / "results" / "dpo_runs"
+
+
+def _flag(value) -> str:
+    """A flag's text; a float in short scientific form (``1e-3``), as the first runs' flags were written."""
+    if isinstance(value, float):
+        mantissa, exponent = f"{value:.12e}".split("e")
+        return f"{float(mantissa):g}e{int(exponent)}"
+    return str(value)
+
+
+def setting_flags(name: str) -> list[str]:
+    """The named setting ``name`` for DPO (``raven_align.core.named_setting``) as flags over the frozen config: the
+    options whose value it changes, in the setting's order. Run keys hash the flags, so they stay those of the first
+    runs while the setting and the config stay the same."""
+    import yaml
+
+    from raven_align.core import named_setting
+    from raven_align.trainers import RavenDPOConfig
+
+    config = yaml.safe_load(CONFIG.read_text())
+    defaults = {f.name: f.default for f in dataclasses.fields(RavenDPOConfig)}
+    flags = []
+    for option, value in named_setting(name, "dpo").items():
+        if config.get(option, defaults[option]) != value:
+            flags += [f"--{option}", _flag(value)]
+    return flags
+
 
 #: method name -> flags over the embedded default (which is `raven-default`). The best and worst single supervisor
 #: are named by their accuracy on the target in bench/results/embedded_supervisors.md: an oracle choice, shown as
@@ -41,23 +71,16 @@ METHODS: dict[str, list[str]] = {
     "naive-best": ["--supervision", "naive", "--naive_supervisor", "amazon_food_rm"],
     "naive-worst": ["--supervision", "naive", "--naive_supervisor", "verbosity_rm"],
     "raven-default": [],
-    # the paper's DPO setting: projected-gradient (clamp) rule, η = 1e-3, raw margins
-    "raven-paper": [
-        "--weight_update_rule",
-        "clamp",
-        "--supervisor_lr",
-        "1e-3",
-        "--margin_normalization",
-        "none",
-    ],
+    # the paper's DPO setting: uniform start, projected-gradient (clamp) rule, η = 1e-3, raw margins, easy first
+    "raven-paper": setting_flags("paper"),
     "label_model": ["--supervision", "label_model"],
-    # the recommended setting (WEIGHTING_PRESETS["recommended"]: label-model start, chance objective, exponentiated
-    # rule) with the DPO recipe's η = 10: DPO's weight gradients are ~1e-3 early on (logged as raven/weight_grad_norm,
-    # no labels needed), so the preset's η = 0.1 would leave the weights where they start
-    "raven-lm": ["--weight_init", "label_model", "--weight_objective", "chance"],
+    # the recommended setting: label-model start, chance objective, exponentiated rule, η = 10 for DPO (its weight
+    # gradients are ~1e-3 early on, logged as raven/weight_grad_norm; classification's η = 0.1 would leave the
+    # weights where they start)
+    "raven-lm": setting_flags("recommended"),
 }
-QUICK = ["--max_steps", "2", "--max_eval_pairs", "8", "--num_eval_prompts", "4", "--max_new_tokens", "8",
-         "--id_dataset_name", "", "--max_train_pairs", "16"]  # fmt: skip
+QUICK = ["--max_steps", "2", "--max_eval_samples", "8", "--num_eval_prompts", "4", "--max_new_tokens", "8",
+         "--id_dataset_name", "", "--max_train_samples", "16"]  # fmt: skip
 
 
 def run_key(method: str, seed: int, quick: bool) -> str:
@@ -69,6 +92,17 @@ def run_key(method: str, seed: int, quick: bool) -> str:
         f"{method}-s{seed}{'-quick' if quick else ''}-"
         + hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:10]
     )
+
+
+def current_config(dest: Path) -> Path:
+    """The frozen config under the program's current option names, written to ``dest`` (the frozen file itself,
+    whose text the run keys hash, is never edited)."""
+    import yaml
+
+    config = yaml.safe_load(CONFIG.read_text())
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(yaml.safe_dump({FROZEN_RENAMES.get(k, k): v for k, v in config.items()}, sort_keys=False))
+    return dest
 
 
 def summarize(results: dict, weights_summary: dict | None) -> dict:
@@ -98,7 +132,8 @@ def run_one(method: str, seed: int, quick: bool, extra: list[str]) -> Path:
         return write_summary(method, seed, quick, out, summary_path)
     if out.exists():
         shutil.rmtree(out)  # an interrupted run: start it again
-    cmd = [sys.executable, "-m", "raven_align.programs.dpo", "--config", str(CONFIG), "--output_dir", str(out),
+    config = current_config(RUNS / f"{out.name}.yaml")
+    cmd = [sys.executable, "-m", "raven_align.programs.dpo", "--config", str(config), "--output_dir", str(out),
            "--seed", str(seed), "--report_to", "none", *METHODS[method], *(QUICK if quick else []), *extra]  # fmt: skip
     print(f"running {method} seed {seed}: {' '.join(cmd[3:])}", flush=True)
     start = time.perf_counter()

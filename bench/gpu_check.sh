@@ -13,7 +13,7 @@ RESULTS=${RESULTS:-bench/results/gpu_check.md}
 export HF_HUB_OFFLINE=1 TQDM_DISABLE=1
 rm -rf "$OUT" && mkdir -p "$OUT"
 RECIPE=recipes/preference_alignment/run.py
-COMMON=(--config recipes/preference_alignment/embedded_default.yaml --max_steps "$STEPS" --max_eval_pairs 32
+COMMON=(--config recipes/preference_alignment/embedded_default.yaml --max_steps "$STEPS" --max_eval_samples 32
         --use_cpu false --logging_steps 2 --eval_batch_size 16)
 : > "$OUT/table.tsv"
 

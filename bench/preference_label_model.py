@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import tempfile
 from pathlib import Path
 
 import torch
@@ -30,30 +31,29 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def dpo_train(seed: int):
     """The DPO recipe's training pairs for ``seed`` (embedded default), labelled by its supervisors (cached)."""
+    from dpo_methods import current_config  # (bench/) the DPO comparison's frozen config, under today's names
+
     from raven_align.labeling import label_dataset
     from raven_align.pipeline.data import load_preference_splits
     from raven_align.programs.dpo import build_supervisors, make_parser
 
-    config = ROOT / "bench" / "configs" / "dpo_embedded_default.yaml"  # the DPO comparison's pairs
-    script, _, _ = make_parser().parse_args_and_config(
-        args=["--config", str(config), "--output_dir", "unused"]
-    )
-    data = load_preference_splits(script.dataset_name, max_train=script.max_train_pairs, max_test=script.max_eval_pairs,
+    with tempfile.TemporaryDirectory() as tmp:
+        config = current_config(Path(tmp) / "config.yaml")
+        script, _, _ = make_parser().parse_args_and_config(
+            args=["--config", str(config), "--output_dir", "unused"]
+        )
+    data = load_preference_splits(script.dataset_name, max_train=script.max_train_samples, max_test=script.max_eval_samples,
                                   max_chars=script.max_chars, test_size=script.test_size, seed=seed)["train"]  # fmt: skip
     return label_dataset(data, build_supervisors(script))
 
 
 def reward_train(seed: int):
     """The reward-model comparison's training pairs for ``seed``, labelled by its supervisors (cached)."""
-    from trl import ModelConfig, TrlParser
-
-    from raven_align.programs.reward import RewardScriptArguments, label_splits, load_reward_data
-    from raven_align.trainers import RavenRewardConfig
+    from raven_align.programs.reward import label_splits, load_reward_data, make_parser
 
     config = ROOT / "bench" / "configs" / "reward_minilm_movies_weak.yaml"  # the reward comparison's pairs
-    parser = TrlParser((RewardScriptArguments, RavenRewardConfig, ModelConfig))
-    script, base, _ = parser.parse_args_and_config(args=["--config", str(config), "--pairs_seed", str(seed)])
-    train, _ = load_reward_data(script, weak=True)
+    script, base, _ = make_parser().parse_args_and_config(args=["--config", str(config)])
+    train, _ = load_reward_data(script, weak=True, seed=seed)
     return label_splits(train, {}, script.supervisors, script, base.max_length)[0]
 
 

@@ -7,9 +7,9 @@ Labels the target's training pairs (random order) with the supervisors (cached),
 reward model once per method and seed with RavenRewardTrainer: ``gt`` (the truth: the ceiling), ``naive-best`` and
 ``naive-worst`` (the single supervisor with the highest / lowest accuracy on the *training* pairs' hidden truth: an
 oracle choice, shown as a reference), ``ens`` (uniform fixed weights), ``label_model`` (the label model's
-posterior, no labels), ``raven-paper`` (the paper's rule: ``WEIGHTING_PRESETS["paper"]``) and ``raven-lm`` (the
-recommended setting: ``WEIGHTING_PRESETS["recommended"]``). Nothing is tuned on the test pairs. A seed draws the
-training pairs, their presented order and the reward head.
+posterior, no labels), ``raven-paper`` (the paper's rule: ``named_setting("paper", "reward")``) and ``raven-lm``
+(the recommended setting: ``named_setting("recommended", "reward")``). Nothing is tuned on the test pairs. A seed
+draws the training pairs, their presented order and the reward head.
 
 Each (method, seed) result is cached in ``<output_dir>/runs/<key>.json`` (``key`` hashes the configuration), so a
 rerun only trains what is missing. Reports held-out preference accuracy on the target's test pairs (mean over
@@ -30,12 +30,13 @@ from pathlib import Path
 
 import numpy as np
 from transformers.utils import logging as hf_logging
-from trl import ModelConfig, TrlParser
+from trl import ModelConfig
 
 from raven_align import __version__
 from raven_align.columns import reward_columns
-from raven_align.core import WEIGHTING_PRESETS
+from raven_align.core import named_setting
 from raven_align.core.measures import pgr, preference_accuracy, seed_interval, weight_accuracy_correlation
+from raven_align.pipeline.deprecations import ProgramParser
 from raven_align.pipeline.reward_models import fit_reward_model, score_accuracy
 from raven_align.programs.reward import (
     RewardScriptArguments,
@@ -48,8 +49,18 @@ from raven_align.trainers import RavenRewardConfig
 METHODS = ["gt", "naive-best", "naive-worst", "ens", "label_model", "raven-paper", "raven-lm"]
 #: the recorded settings of the base config (the methods' overrides come on top)
 SETTING_KEYS = ("supervisor_lr", "weight_update_rule", "weight_init", "weight_objective", "easy_phase_fraction",
-                "easy_phase_mode", "margin_normalization", "uniform_pull", "supervisor_calibration")  # fmt: skip
+                "easy_phase_mode", "margin_normalization", "uniform_pull")  # fmt: skip
+#: The first runs' keys also hashed ``supervisor_calibration`` (a classification option that reward configs never
+#: read, and now do not have): in the base setting ("none") and in the presets' overrides. It stays in the keys at
+#: the value they hashed, so that the cached runs keep their keys; it changes nothing in training.
+KEY_CALIBRATION = {"raven-paper": "none", "raven-lm": "temperature"}
 TRAINING_KEYS = ("max_length", "per_device_train_batch_size", "learning_rate", "num_train_epochs")
+#: script options under the names they had when the cached runs were keyed (a rename keeps every run's key)
+KEYED_NAMES = {
+    "max_train_samples": "n_train",
+    "max_eval_samples": "n_test",
+    "supervisor_batch_size": "label_batch_size",
+}
 
 
 @dataclass
@@ -76,18 +87,21 @@ def methods_for(train_accuracy: dict[str, float]) -> dict[str, dict]:
         "naive-worst": {"supervision": "naive", "naive_supervisor": worst},
         "ens": {"supervision": "ens"},
         "label_model": {"supervision": "label_model"},
-        "raven-paper": {"supervision": "raven", **WEIGHTING_PRESETS["paper"]},
-        "raven-lm": {"supervision": "raven", **WEIGHTING_PRESETS["recommended"]},
+        "raven-paper": {"supervision": "raven", **named_setting("paper", "reward")},
+        "raven-lm": {"supervision": "raven", **named_setting("recommended", "reward")},
     }
 
 
 def run_key(method: str, overrides: dict, seed: int, script, base, model_args) -> str:
     """A run's cache key: everything that changes its result."""
+    keyed = {KEYED_NAMES.get(k, k): v for k, v in dataclasses.asdict(script).items()}
     spec = {
-        "script": dataclasses.asdict(script),
-        "setting": {k: getattr(base, k) for k in (*SETTING_KEYS, *TRAINING_KEYS)},
+        "script": {**keyed, "pairs_seed": seed},  # the seed drew the pairs (once the script's pairs_seed)
+        "setting": {k: getattr(base, k) for k in (*SETTING_KEYS, *TRAINING_KEYS)}
+        | {"supervisor_calibration": "none"},
         "model": model_args.model_name_or_path,
-        "overrides": overrides,
+        "overrides": overrides
+        | ({"supervisor_calibration": KEY_CALIBRATION[method]} if method in KEY_CALIBRATION else {}),
         "seed": seed,
         "version": __version__,
     }
@@ -97,9 +111,8 @@ def run_key(method: str, overrides: dict, seed: int, script, base, model_args) -
 
 def run_seed(seed: int, methods: list[str], script, base, model_args, runs_dir: Path) -> dict:
     """Label this seed's training pairs and train every missing method on them; returns this seed's results."""
-    script = dataclasses.replace(script, pairs_seed=seed)
     base = dataclasses.replace(base, seed=seed)
-    train, tests = load_reward_data(script, weak=True)
+    train, tests = load_reward_data(script, weak=True, seed=seed)
     target = next(iter(tests))  # the target's own test split comes first (named without `embedded:`)
     tests = {target: tests[target]}
     labelled_train, labelled_tests, provenance = label_splits(
@@ -127,7 +140,7 @@ def run_seed(seed: int, methods: list[str], script, base, model_args, runs_dir: 
             trainer = fit_reward_model(labelled_train, args, model_args)
         seconds = time.perf_counter() - start
         acc = score_accuracy(
-            trainer.model, trainer.processing_class, tests, base.max_length, script.label_batch_size
+            trainer.model, trainer.processing_class, tests, base.max_length, script.supervisor_batch_size
         )[target]
         runs[method] = {
             "method": method,
@@ -182,7 +195,9 @@ def summarize(seeds: list[dict]) -> dict[str, dict]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = TrlParser((RewardScriptArguments, RavenRewardConfig, ModelConfig, CompareArguments))
+    parser = ProgramParser(
+        (RewardScriptArguments, RavenRewardConfig, ModelConfig, CompareArguments), program="reward"
+    )
     script, base, model_args, compare = parser.parse_args_and_config(args=argv)
     unknown = sorted(set(compare.methods) - set(METHODS))
     if unknown:

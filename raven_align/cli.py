@@ -73,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.argv = [f"raven-align {argv[0]}", *argv[1:]]  # so that --help shows the right program name
         module.main(argv[1:])
         return 0
+    if argv and argv[0] == "label":  # its old dashed flags still work, with a deprecation warning
+        from .pipeline.deprecations import rename_args
+
+        argv = ["label", *rename_args(argv[1:], "label")]
     parser = build_parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "func"):

@@ -96,7 +96,7 @@ def _w2s(tmp_path, supervisors, dataset=None, **extra):
     from raven_align.trainers import RavenClassificationConfig
 
     config = {
-        "dataset": str(dataset or tmp_path / "data"),
+        "dataset_name": str(dataset or tmp_path / "data"),
         "modality": "image",
         "input_column": "img",
         "dataset_label_column": "y",
@@ -105,7 +105,7 @@ def _w2s(tmp_path, supervisors, dataset=None, **extra):
         "supervisors": supervisors,
         "ood_domains": ["tgt"],
         "seeds": [0],
-        "strong_model": "cnn",
+        "model_name_or_path": "cnn",
         "output_dir": str(tmp_path / "out"),
         "use_cpu": True,
         "report_to": "none",

@@ -33,8 +33,8 @@ def test_label_refuses_a_non_empty_output_dir(tmp_path):
 
     data, out = _jsonl(tmp_path / "p.jsonl", PAIRS), _full(tmp_path / "labelled")
     spec = "callable:bad_input_helpers:exploding_reward"
-    with pytest.raises(FileExistsError, match="--overwrite-output-dir"):
-        main(["label", "--dataset", str(data), "-s", spec, "--output-dir", str(out)])
+    with pytest.raises(FileExistsError, match="--overwrite_output_dir"):
+        main(["label", "--dataset_name", str(data), "-s", spec, "--output_dir", str(out)])
     assert _untouched(out)
 
 
@@ -74,7 +74,7 @@ def test_resume_from_elsewhere_does_not_unlock_the_output_dir(tmp_path):
 
 
 def test_label_replaces_its_input_only_when_complete(tmp_path, sup_cache):
-    """--overwrite-output-dir onto the input folder itself: the new set is written beside it, then swapped in."""
+    """--overwrite_output_dir onto the input folder itself: the new set is written beside it, then swapped in."""
     from raven_align.cli import main
     from raven_align.labeling import load_labeled
 
@@ -84,26 +84,26 @@ def test_label_replaces_its_input_only_when_complete(tmp_path, sup_cache):
         main(
             [
                 "label",
-                "--dataset",
+                "--dataset_name",
                 str(tmp_path / "d"),
                 "-s",
                 spec,
-                "--output-dir",
+                "--output_dir",
                 str(tmp_path / "d"),
-                "--overwrite-output-dir",
+                "--overwrite_output_dir",
             ]
         )
     assert Dataset.load_from_disk(str(tmp_path / "d")).to_list() == PAIRS
     main(
         [
             "label",
-            "--dataset",
+            "--dataset_name",
             str(tmp_path / "d"),
             "-s",
             "length",
-            "--output-dir",
+            "--output_dir",
             str(tmp_path / "d"),
-            "--overwrite-output-dir",
+            "--overwrite_output_dir",
         ]
     )
     labelled, _ = load_labeled(tmp_path / "d")

@@ -136,7 +136,7 @@ def test_label_push_offline_fails_before_scoring(tmp_path, monkeypatch):
     data = _jsonl(tmp_path / "p.jsonl", PAIRS)
     spec = "callable:bad_input_helpers:exploding_reward"
     with pytest.raises(RuntimeError, match="HF_HUB_OFFLINE"):
-        main(["label", "--dataset", str(data), "-s", spec, "--push-to-hub", "me/labelled"])
+        main(["label", "--dataset_name", str(data), "-s", spec, "--push_to_hub", "me/labelled"])
 
 
 def test_reward_push_offline_fails_before_loading(tmp_path, monkeypatch):
@@ -162,5 +162,6 @@ def test_duplicate_supervisor_names_fail_before_scoring(tmp_path):
 
     data = _jsonl(tmp_path / "p.jsonl", PAIRS)
     spec = "x=callable:bad_input_helpers:exploding_reward"
+    argv = ["label", "--dataset_name", str(data), "-s", spec, "-s", spec, "--output_dir", str(tmp_path / "o")]
     with pytest.raises(ValueError, match=r"Duplicate supervisor names \['x'\]"):
-        main(["label", "--dataset", str(data), "-s", spec, "-s", spec, "--output-dir", str(tmp_path / "o")])
+        main(argv)

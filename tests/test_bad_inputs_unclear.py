@@ -137,9 +137,9 @@ def test_unknown_yaml_key_is_named(tmp_path):
 
 def test_wrong_yaml_type_is_named(tmp_path, capsys):
     with pytest.raises(SystemExit):
-        _yaml(tmp_path, "max_eval_pairs: lots\n")
+        _yaml(tmp_path, "max_eval_samples: lots\n")
     err = capsys.readouterr().err
-    assert "--max_eval_pairs" in err and "invalid int value: 'lots'" in err
+    assert "--max_eval_samples" in err and "invalid int value: 'lots'" in err
 
 
 @pytest.fixture(scope="module")

@@ -139,11 +139,11 @@ def test_label_cli_labels_implicit_prompt_pairs_from_a_jsonl_file(tmp_path, sup_
         main(
             [
                 "label",
-                "--dataset",
+                "--dataset_name",
                 str(tmp_path / "hh.jsonl"),
                 "-s",
                 "length",
-                "--output-dir",
+                "--output_dir",
                 str(tmp_path / "o"),
             ]
         )
@@ -301,7 +301,7 @@ def tiny_vit(path, num_labels=3):
 
 def w2s_config(tmp_path, supervisors, **extra):
     return {
-        "dataset": str(tmp_path / "data"),
+        "dataset_name": str(tmp_path / "data"),
         "modality": "image",
         "input_column": "img",
         "dataset_label_column": "y",
@@ -311,7 +311,7 @@ def w2s_config(tmp_path, supervisors, **extra):
         "ood_domains": ["tgt"],
         "scenarios": ["ood"],
         "val_size": 5,
-        "strong_model": "cnn",
+        "model_name_or_path": "cnn",
         "seeds": [0],
         "methods": {"ens": {"supervision": "ens"}, "raven": {}},
         "naive_each": False,

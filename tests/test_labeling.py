@@ -323,13 +323,13 @@ def test_cli_label_on_saved_dataset(tmp_path, sup_cache, capsys):
     args = parser.parse_args(
         [
             "label",
-            "--dataset",
+            "--dataset_name",
             str(tmp_path / "in"),
             "-s",
             "length",
             "-s",
             "gt=column:gt_label,gt_label",
-            "--output-dir",
+            "--output_dir",
             str(tmp_path / "out"),
         ]
     )
@@ -338,6 +338,6 @@ def test_cli_label_on_saved_dataset(tmp_path, sup_cache, capsys):
     assert ds["reward_chosen__length"] == [float(len(c.split())) for c in ds["chosen"]]
     assert [e["name"] for e in prov["supervisors"]] == ["length", "gt"]
     assert '"cache": "miss"' in capsys.readouterr().out
-    bad = parser.parse_args(["label", "--dataset", "x", "-s", "nonsense:", "--output-dir", "y"])
+    bad = parser.parse_args(["label", "--dataset_name", "x", "-s", "nonsense:", "--output_dir", "y"])
     with pytest.raises(ValueError, match="Cannot parse supervisor spec"):
         bad.func(bad)

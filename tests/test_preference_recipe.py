@@ -136,6 +136,14 @@ def test_tiny_run_end_to_end(sup_tokenizer_plain, sup_cache, tmp_path):
     assert results["timing"]["steps"] == 3
     saved = json.loads((out / "results.json").read_text())
     assert saved["weights"] == pytest.approx(results["weights"])
+    # the full resolved configuration: every option (weight_init included), the version, the supervisors' identities
+    from raven_align.utils.version import __version__
+
+    config, (_, parsed, _) = saved["config"], _parse(*argv)
+    assert config["version"] == __version__ and config["training"]["weight_init"] == parsed.weight_init
+    assert config["script"]["dataset_name"] == data_dir and config["model"]["lora_r"] == 4
+    assert [s["name"] for s in config["supervisors"]] == ["len", "vader"]
+    assert all(s["identity"] and s["kind"] for s in config["supervisors"])
     assert "| supervisor `vader` |" in (out / "results.md").read_text()
     card = (out / "README.md").read_text()
     assert "library_name: peft" in card and "base_model: org/tiny" in card and "vader" in card

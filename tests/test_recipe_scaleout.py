@@ -94,10 +94,10 @@ def test_dpo_recipe_resumes_to_the_uninterrupted_run(sup_tokenizer_plain, sup_ca
 
 def _classify_argv(data, out, *extra) -> list[str]:
     config = {
-        "dataset": str(data), "modality": "image", "input_column": "img", "dataset_label_column": "y",
+        "dataset_name": str(data), "modality": "image", "input_column": "img", "dataset_label_column": "y",
         "domain_column": "dom", "image_size": 8, "supervisors": {"good": {"kind": "logreg", "domains": ["src"]},
         "flipped": {"kind": "logreg", "domains": ["src"], "corruption": {"invert": 1}}},
-        "ood_domains": ["tgt"], "val_size": 10, "strong_model": "cnn", "seeds": [0], "scenarios": ["ood"],
+        "ood_domains": ["tgt"], "val_size": 10, "model_name_or_path": "cnn", "seeds": [0], "scenarios": ["ood"],
         "methods": {"raven": {"weight_update_rule": "exponentiated", "supervisor_lr": 0.5}}, "naive_each": False,
     }  # fmt: skip
     (out.parent / "c.yaml").write_text(json.dumps(config))

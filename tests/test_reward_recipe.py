@@ -92,7 +92,7 @@ def test_yaml_then_cli_override(tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text(
         "dataset_name: drugs_com\nsupervisors: [embedded:vader, length]\nlearning_rate: 0.001\n"
-        "n_train: 7\nsupervision: ens\nlora_r: 4\nuse_cpu: true\nbf16: false\n"
+        "max_train_samples: 7\nsupervision: ens\nlora_r: 4\nuse_cpu: true\nbf16: false\n"
     )
     script, training, model = (
         _recipe()
@@ -101,7 +101,7 @@ def test_yaml_then_cli_override(tmp_path):
             args=["--config", str(config), "--learning_rate", "0.5", "--output_dir", str(tmp_path)]
         )
     )
-    assert script.dataset_name == "drugs_com" and script.n_train == 7
+    assert script.dataset_name == "drugs_com" and script.max_train_samples == 7
     assert script.supervisors == ["embedded:vader", "length"]
     assert training.learning_rate == 0.5 and training.supervision == "ens"  # the CLI wins over the YAML
     assert model.lora_r == 4
@@ -141,7 +141,7 @@ def test_one_step_gt_run_reports_accuracy_of_the_saved_model(tmp_path, tiny_rm_d
             "1",
             "--eval_domains",
             "drugs_com",
-            "--n_test",
+            "--max_eval_samples",
             "5",
             *_cpu(tmp_path),
         ]
@@ -159,7 +159,7 @@ def test_one_step_gt_run_reports_accuracy_of_the_saved_model(tmp_path, tiny_rm_d
     tok = AutoTokenizer.from_pretrained(out)
     from datasets import load_from_disk
 
-    test = load_from_disk(str(pairs_dir))["test"].select(range(5))  # --n_test 5
+    test = load_from_disk(str(pairs_dir))["test"].select(range(5))  # --max_eval_samples 5
     with torch.no_grad():
 
         def reward(p, r):
@@ -200,6 +200,13 @@ def test_one_step_run_from_weak_supervisors(tmp_path, tiny_rm_dir, pairs_dir, su
     expected = float(np.mean([(d > 0) + 0.5 * (d == 0) for d in longer]))
     assert results["supervisor_accuracy"]["length"][str(pairs_dir)] == pytest.approx(expected)
     assert [s["name"] for s in results["supervisors"]] == ["length", "vader"]
+    from raven_align.utils.version import __version__
+
+    config = json.loads((tmp_path / "out" / "results.json").read_text())["config"]
+    assert config["version"] == __version__ and config["supervisors"] == results["supervisors"]
+    assert config["training"]["supervision"] == "ens" and "weight_init" in config["training"]
+    assert config["script"]["dataset_name"] == str(pairs_dir)
+    assert config["model"]["model_name_or_path"] == str(tiny_rm_dir)
 
 
 def test_weak_supervision_needs_supervisors(tmp_path, tiny_rm_dir, pairs_dir):

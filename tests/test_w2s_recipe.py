@@ -92,7 +92,7 @@ def test_tiny_image_recipe_end_to_end_from_yaml(tmp_path):
 
     _tiny_images(tmp_path / "data")
     config = {
-        "dataset": str(tmp_path / "data"),
+        "dataset_name": str(tmp_path / "data"),
         "modality": "image",
         "input_column": "img",
         "dataset_label_column": "y",
@@ -104,7 +104,7 @@ def test_tiny_image_recipe_end_to_end_from_yaml(tmp_path):
         },
         "ood_domains": ["tgt"],
         "val_size": 10,
-        "strong_model": "cnn",
+        "model_name_or_path": "cnn",
         "seeds": [0, 1],
         "methods": {
             "gt": {"supervision": "gt"},
@@ -137,6 +137,14 @@ def test_tiny_image_recipe_end_to_end_from_yaml(tmp_path):
     saved = json.loads((tmp_path / "out" / "results.json").read_text())["runs"]
     histories = json.loads((tmp_path / "out" / "weight_histories.json").read_text())
     assert saved[0]["seed"] == 0 and len(histories) == len(saved) == 16
+    from raven_align.utils.version import __version__
+
+    config = json.loads((tmp_path / "out" / "results.json").read_text())["config"]
+    assert config["version"] == __version__ and config["script"]["model_name_or_path"] == "cnn"
+    assert config["training"]["num_train_epochs"] == 3 and "weight_init" in config["training"]
+    pairs = [(s["seed"], s["name"]) for s in config["supervisors"]]
+    assert pairs == [(seed, name) for seed in (0, 1) for name in ("good", "flipped")]
+    assert all(s["identity"] for s in config["supervisors"])  # each seed's own fitted models
     # results.json keeps each run's first and last weights; the per-step history sits beside it
     raven = next(i for i, r in enumerate(results["runs"]) if r["method"] == "raven" and len(r["history"]) > 2)
     assert saved[raven]["history"] == [

@@ -1,10 +1,13 @@
-"""Output safety (never overwrite a user's results) and Hub access checks, done before any work; the push at the
-end, after every local output is written."""
+"""Output safety (never overwrite a user's results) and Hub access checks, done before any work; the run's full
+configuration for ``results.json``; the push at the end, after every local output is written."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 from dataclasses import dataclass
+from typing import Any
 
 
 def _inside(path: str, folder: str) -> bool:
@@ -75,3 +78,37 @@ def push_outputs(trainer, held: HeldPush | None, output_dir: str, **card_kwargs)
             f"pushing to {held.hub_model_id} failed ({type(e).__name__}: {e}); the model, card and results are "
             f"saved in {output_dir}: push them later with `hf upload {held.hub_model_id} {output_dir}`"
         ) from e
+
+
+def supervisor_entries(dataset: Any) -> list[dict]:
+    """Name, kind, identity and settings of each supervisor that labelled ``dataset`` (its labelling provenance)."""
+    from ..labeling import read_provenance
+
+    entries = (read_provenance(dataset) or {}).get("supervisors", [])
+    return [{k: e.get(k) for k in ("name", "kind", "identity", "settings")} for e in entries]
+
+
+def _json_safe(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def run_config(
+    script_args: Any,
+    training_args: Any,
+    model_args: Any = None,
+    supervisors: list[dict] | None = None,
+    pushed: bool = False,
+) -> dict:
+    """The ``config`` entry of ``results.json``: every resolved option of the run (script, training and model
+    arguments; tokens redacted by ``TrainingArguments.to_dict``), the package version and the supervisors'
+    identities. ``pushed``: the push held back by :func:`hold_push` (which turned ``push_to_hub`` off)."""
+    from ..utils.version import __version__
+
+    training = training_args.to_dict()
+    if pushed:
+        training["push_to_hub"] = True
+    config = {"script": dataclasses.asdict(script_args), "training": training}
+    if model_args is not None:
+        config["model"] = dataclasses.asdict(model_args)
+    config |= {"version": __version__, "supervisors": list(supervisors or [])}
+    return _json_safe(config)

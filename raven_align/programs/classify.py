@@ -1,7 +1,8 @@
-"""The weak-to-strong classification program (``raven-align classify``, ``recipes/{text,image}_classification``):
+"""The weak-to-strong classification program (``raven-align classify``, ``recipes/classification/run.py``):
 weak supervisors on source domains → label → strong model, for every method, scenario (ID/OOD) and seed, for
 text or images (``modality``). It parses :class:`W2SArguments` and a
-:class:`~raven_align.trainers.RavenClassificationConfig` (the training settings every run shares)."""
+:class:`~raven_align.trainers.RavenClassificationConfig` (the training settings every run shares); the results,
+each run's and the full configuration, go to ``results.json``."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from ..pipeline.classification.partition import Source, materialize, partition
 from ..pipeline.classification.strong import build_strong_model, prepare_inputs, text_features
 from ..pipeline.classification.weak import train_weak_supervisor
 from ..pipeline.data import load_data, train_test
-from ..pipeline.outputs import check_output_dir
+from ..pipeline.outputs import check_output_dir, run_config, supervisor_entries
 from ..trainers.classification import RavenClassificationConfig, RavenClassificationTrainer
 
 logger = logging.getLogger(__name__)
@@ -39,18 +40,19 @@ def run_recipe(args: W2SArguments, base: RavenClassificationConfig) -> dict:
     torch.set_num_threads(args.num_threads)
     # resuming continues the runs inside this output_dir (each from its own last checkpoint)
     check_output_dir(base.output_dir, args.overwrite_output_dir, bool(base.resume_from_checkpoint) or None)
-    data = load_data(args.dataset, task="classification", config=args.dataset_config)
+    data = load_data(args.dataset_name, task="classification", config=args.dataset_config)
     num_classes, class_names, given = _check_task(args, base, data)
     out = Path(base.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     runs: list[dict] = []
     supervisors_info: list[dict] = []
+    identities: list[dict] = []  # each seed's supervisors (trained per seed), for the config record
     for seed in args.seeds:
         train, test = train_test(
             data,
-            train_split=args.train_split,
-            test_split=args.test_split,
-            test_size=args.test_fraction,
+            train_split=args.dataset_train_split,
+            test_split=args.dataset_test_split,
+            test_size=args.test_size,
             seed=seed,
         )
         feats = _features(args, train, test)
@@ -62,8 +64,8 @@ def run_recipe(args: W2SArguments, base: RavenClassificationConfig) -> dict:
             seed,
             args.weak_fraction,
             args.max_weak_train,
-            args.max_train,
-            args.max_test,
+            args.max_train_samples,
+            args.max_eval_samples,
         )
         sups = _train_supervisors(args, train, part, num_classes, seed, given)
         names = [s.name for s in sups]
@@ -71,34 +73,43 @@ def run_recipe(args: W2SArguments, base: RavenClassificationConfig) -> dict:
             sets = _labelled_sets(args, train, test, feats, part, scenario, sups, seed, num_classes)
             info = _supervisor_metrics(sets, names)
             supervisors_info.append({"seed": seed, "scenario": scenario, **info})
-            for method, overrides in args.method_table(names).items():
-                overrides = dict(overrides)
-                if overrides.get("supervision") == "select":
-                    overrides["naive_supervisor"] = info["select"]
-                t0 = time.perf_counter()
-                result = _train_strong(
-                    args, base, sets, names, num_classes, seed, scenario, method, overrides
-                )
-                result.update(seed=seed, scenario=scenario, method=method, seconds=time.perf_counter() - t0)
-                runs.append(result)
-                logger.warning(
-                    "seed %d %s %-22s acc %.3f  w %s  (%.1fs)",
-                    seed,
-                    scenario,
-                    method,
-                    result["accuracy"],
-                    np.round(result["weights"], 3).tolist(),
-                    result["seconds"],
-                )
+            if scenario == args.scenarios[0]:  # the same supervisors label every scenario of a seed
+                identities += [{"seed": seed, **e} for e in supervisor_entries(sets["train"])]
+            runs += _train_methods(args, base, sets, names, num_classes, seed, scenario, info["select"])
     results = {
         "supervisor_names": names,
         "supervisors": supervisors_info,
         "runs": runs,
         "recipe": dataclasses.asdict(args),
+        "config": run_config(args, base, supervisors=identities),
     }
     if base.process_index == 0:  # every process trains the same runs; one writes
         write_results(results, out)
     return results
+
+
+def _train_methods(args, base, sets, names, num_classes, seed, scenario, select: str) -> list[dict]:
+    """The strong model of every method on one seed and scenario's labelled sets; ``select``: the supervisor
+    the ``select`` method picked (the best on the labelled validation slice)."""
+    runs = []
+    for method, overrides in args.method_table(names).items():
+        overrides = dict(overrides)
+        if overrides.get("supervision") == "select":
+            overrides["naive_supervisor"] = select
+        t0 = time.perf_counter()
+        result = _train_strong(args, base, sets, names, num_classes, seed, scenario, method, overrides)
+        result.update(seed=seed, scenario=scenario, method=method, seconds=time.perf_counter() - t0)
+        runs.append(result)
+        logger.warning(
+            "seed %d %s %-22s acc %.3f  w %s  (%.1fs)",
+            seed,
+            scenario,
+            method,
+            result["accuracy"],
+            np.round(result["weights"], 3).tolist(),
+            result["seconds"],
+        )
+    return runs
 
 
 def write_results(results: dict, out: Path) -> None:
@@ -142,10 +153,10 @@ def _check_task(args: W2SArguments, base: RavenClassificationConfig, data) -> tu
 
 
 def _features(args: W2SArguments, train, test) -> tuple[np.ndarray | None, np.ndarray | None]:
-    if args.strong_model != "probe":
+    if args.model_name_or_path != "probe":
         return None, None
     if args.modality != "text":
-        raise ValueError("strong_model=probe is implemented for text (frozen encoder embeddings)")
+        raise ValueError("model_name_or_path=probe is implemented for text (frozen encoder embeddings)")
     return (
         text_features(train, args.input_column, args.domain_column, args.encoder),
         text_features(test, args.input_column, args.domain_column, args.encoder),
@@ -238,19 +249,19 @@ def _train_strong(args, base, sets, names, num_classes, seed, scenario, method, 
     )
     num_features = len(sets["train"][0]["features"]) if "features" in sets["train"].column_names else None
     model, processor = build_strong_model(
-        args.strong_model,
+        args.model_name_or_path,
         args.modality,
         num_classes,
         seed,
         num_features,
         args.image_size,
         args.channels,
-        args.use_lora,
+        args.use_peft,
         args.lora_r,
         args.lora_target_modules,
     )
     train_ds, val_ds, test_ds = (
-        prepare_inputs(sets[k], args.strong_model, args.modality, processor, args.max_length)
+        prepare_inputs(sets[k], args.model_name_or_path, args.modality, processor, args.max_length)
         for k in ("train", "val", "test")
     )
     trainer = RavenClassificationTrainer(model, config, train_dataset=train_ds, processing_class=processor)
@@ -288,9 +299,9 @@ def _train_strong(args, base, sets, names, num_classes, seed, scenario, method, 
 
 def make_parser():
     """The program's parser: :class:`W2SArguments` and `RavenClassificationConfig` (YAML via --config)."""
-    from trl import TrlParser
+    from ..pipeline.deprecations import ProgramParser
 
-    return TrlParser((W2SArguments, RavenClassificationConfig))
+    return ProgramParser((W2SArguments, RavenClassificationConfig), program="classify")
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -304,7 +315,7 @@ def main(argv: list[str] | None = None) -> dict:
     hf_logging.set_verbosity_error()
     results = run_recipe(recipe, training)
     if training.process_index == 0:  # one report, one print
-        title = f"Weak-to-strong {recipe.modality} classification: {recipe.dataset}"
+        title = f"Weak-to-strong {recipe.modality} classification: {recipe.dataset_name}"
         print(write_report(results, training.output_dir, title=title))
     return results
 

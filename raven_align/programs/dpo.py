@@ -7,7 +7,8 @@ Embedded assets or your data → labelling → training → held-out evaluation 
         --config recipes/preference_alignment/embedded_default.yaml [--flag value ...]
 
 Every `RavenDPOConfig` / `DPOConfig` field and TRL's `ModelConfig` flags (`--use_peft --lora_r ...
---load_in_4bit`) are accepted, plus the recipe's own below. CLI flags override the YAML.
+--load_in_4bit`) are accepted, plus the recipe's own (:class:`PreferenceRecipeArguments`). CLI flags override
+the YAML; renamed options keep their old spellings for one release (:mod:`raven_align.pipeline.deprecations`).
 """
 
 from __future__ import annotations
@@ -15,105 +16,26 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
+from typing import Any
 
 from accelerate.utils import gather_object
 from transformers import set_seed
-from trl import ModelConfig, TrlParser, get_peft_config, get_quantization_config
+from trl import ModelConfig, get_peft_config, get_quantization_config
 
 from ..evaluation.generation import GenerationEvaluation
 from ..evaluation.preference import preference_margins, preference_report
 from ..evaluation.preference_report import add_pgr, results_markdown, split_results
 from ..labeling import label_dataset, read_provenance
 from ..pipeline.caches import read_margins, write_margins
-from ..pipeline.checks import check_checkpoint_supervisors, check_model_source, resolve_checkpoint, spec_list
+from ..pipeline.checks import check_checkpoint_supervisors, check_model_source, resolve_checkpoint
 from ..pipeline.data import load_preference_splits, persist_dataset, truth_of
+from ..pipeline.deprecations import ProgramParser
 from ..pipeline.gold import build_gold
 from ..pipeline.names import model_init_kwargs, resolve_model
-from ..pipeline.outputs import check_output_dir, hold_push, push_outputs
+from ..pipeline.outputs import check_output_dir, hold_push, push_outputs, run_config, supervisor_entries
+from ..pipeline.preference_arguments import PreferenceRecipeArguments
 from ..trainers import RavenDPOConfig, RavenDPOTrainer
-
-
-@dataclass
-class PreferenceRecipeArguments:
-    dataset_name: str = field(
-        default="embedded:rotten_tomatoes",
-        metadata={
-            "help": "Target pairs: `embedded:<domain>`, a Hub ID, a save_to_disk folder, a folder of "
-            "JSON/JSONL/CSV/Parquet files or one such file; TRL's standard, conversational or implicit-prompt form."
-        },
-    )
-    dataset_config: str | None = field(default=None, metadata={"help": "Hub dataset config name."})
-    dataset_data_dir: str | None = field(
-        default=None, metadata={"help": "Hub dataset data_dir (e.g. harmless-base)."}
-    )
-    id_dataset_name: str | None = field(
-        default=None,
-        metadata={"help": "In-distribution pairs (the supervisors' source domain) for a second evaluation."},
-    )
-    id_dataset_data_dir: str | None = field(default=None, metadata={"help": "data_dir of the ID dataset."})
-    supervisors: list[str] = field(
-        default_factory=lambda: ["embedded"],
-        metadata={
-            "help": "Supervisor specs (see `raven-align label --help`); `embedded` = the default movie supervisors."
-        },
-    )
-    test_size: float = field(
-        default=0.2, metadata={"help": "Held-out share (or count) of data with a train split only (seeded)."}
-    )
-    max_train_pairs: int | None = field(
-        default=None, metadata={"help": "Seeded subsample of the train pairs."}
-    )
-    max_eval_pairs: int | None = field(default=200, metadata={"help": "Seeded subsample of each test split."})
-    max_chars: int | None = field(default=None, metadata={"help": "Embedded data: drop longer reviews."})
-    supervisor_batch_size: int = field(default=32, metadata={"help": "Batch size of labelling."})
-    supervisor_max_length: int = field(default=128, metadata={"help": "Token limit of reward-model scoring."})
-    eval_batch_size: int = field(default=16, metadata={"help": "Batch size of held-out scoring."})
-    truth_column: str = field(
-        default="gt_label",
-        metadata={
-            "help": "Column of the held-out pairs true where the presented `chosen` is better; if absent, `chosen` is."
-        },
-    )
-    ceiling_results: str | None = field(
-        default=None, metadata={"help": "results.json of a `gt` run with the same settings, for PGR."}
-    )
-    evaluate_generations: bool = field(
-        default=False,
-        metadata={
-            "help": "Sample completions of held-out prompts before and after training and score them with "
-            "`gold_model` (gold reward, win rate, KL(π‖π_ref), each with a bootstrap 95%% interval)."
-        },
-    )
-    gold_model: str | None = field(
-        default=None,
-        metadata={
-            "help": "The gold reward model (an oracle trained on the target's truth, never a supervisor): "
-            "`embedded:gold_rm`, a Hub ID or a folder of a sequence-classification reward model."
-        },
-    )
-    num_eval_prompts: int = field(
-        default=64, metadata={"help": "Held-out prompts to sample completions for."}
-    )
-    max_new_tokens: int = field(default=32, metadata={"help": "Tokens sampled per completion."})
-    generation_temperature: float = field(
-        default=1.0, metadata={"help": "Sampling temperature (1: exact KL)."}
-    )
-    generation_top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling mass (1: exact KL)."})
-    generation_batch_size: int = field(default=16, metadata={"help": "Prompts sampled together (KV cache)."})
-    overwrite_output_dir: bool = field(default=False, metadata={"help": "Allow a non-empty output_dir."})
-    dry_run: bool = field(default=False, metadata={"help": "Parse, validate and build, but do not train."})
-
-    def __post_init__(self):
-        if self.evaluate_generations and not self.gold_model:
-            raise ValueError(
-                "evaluate_generations needs gold_model (e.g. embedded:gold_rm, or a reward model ID)"
-            )
-        self.supervisors = spec_list(self.supervisors)  # YAML `supervisors: vader` is one spec
-        if not self.supervisors:
-            raise ValueError(
-                "give at least one supervisor spec in `supervisors` (see `raven-align label --help`)"
-            )
 
 
 def _truth(dataset, args: PreferenceRecipeArguments) -> list[bool]:
@@ -164,59 +86,61 @@ def build_supervisors(args: PreferenceRecipeArguments) -> list:
     return out
 
 
-def run(
-    script_args: PreferenceRecipeArguments, training_args: RavenDPOConfig, model_args: ModelConfig
-) -> dict:
-    """Label, train, evaluate and save; returns the results written to ``results.json``."""
-    start = time.perf_counter()
-    checkpoint = resolve_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
-    check_output_dir(training_args.output_dir, script_args.overwrite_output_dir, checkpoint)
-    held_push = hold_push(training_args)  # checks Hub access now; pushes once the outputs are written
-    check_model_source(model_args.model_name_or_path)
-
-    # 1. data and weak judgements (cached: a rerun scores nothing)
-    seed = training_args.data_seed if training_args.data_seed is not None else training_args.seed
+def load_pairs(args: PreferenceRecipeArguments, seed: int) -> tuple[Any, dict[str, Any]]:
+    """The training pairs and the held-out pairs by split name (``target``, and ``in_distribution`` if asked)."""
     load = dict(
-        max_train=script_args.max_train_pairs,
-        max_test=script_args.max_eval_pairs,
-        max_chars=script_args.max_chars,
-        test_size=script_args.test_size,
+        max_train=args.max_train_samples,
+        max_test=args.max_eval_samples,
+        max_chars=args.max_chars,
+        test_size=args.test_size,
         seed=seed,
     )
     target = load_preference_splits(
-        script_args.dataset_name,
-        config=script_args.dataset_config,
-        data_dir=script_args.dataset_data_dir,
-        **load,
+        args.dataset_name, config=args.dataset_config, data_dir=args.dataset_data_dir, **load
     )
     splits = {"target": target["test"]}
-    if script_args.id_dataset_name:
+    if args.id_dataset_name:
         splits["in_distribution"] = load_preference_splits(
-            script_args.id_dataset_name, data_dir=script_args.id_dataset_data_dir, **load
+            args.id_dataset_name, data_dir=args.id_dataset_data_dir, **load
         )["test"]
-    generations = None
-    if script_args.evaluate_generations:  # the gold model is built (or trained once) before any labelling
-        with training_args.main_process_first(desc="gold model"):
-            generations = GenerationEvaluation(
-                script_args,
-                splits["target"],
-                _truth(splits["target"], script_args),
-                seed,
-                build_gold(script_args.gold_model),
-            )
-    # The main process builds the supervisors and labels first; the others then read the labelling cache.
-    with training_args.main_process_first(desc="labelling"):
-        supervisors = build_supervisors(script_args)
-        check_supervisors(training_args, [s.name for s in supervisors], checkpoint)  # before any scoring
-        train = persist_dataset(label_dataset(target["train"], supervisors))
-        splits = {k: persist_dataset(label_dataset(v, supervisors)) for k, v in splits.items()}
-    labelling_seconds = time.perf_counter() - start
-    del supervisors  # no weak model stays in memory while the strong model trains
-    labelling = {"train": _cache_status(train), **{k: _cache_status(v) for k, v in splits.items()}}
+    return target["train"], splits
 
-    # 2. the strong model and the trainer
+
+def generation_evaluation(
+    args: PreferenceRecipeArguments, training_args: RavenDPOConfig, target: Any, seed: int
+) -> GenerationEvaluation | None:
+    """The evaluation of sampled completions, if asked; its gold model is built (or trained once) now, before any
+    labelling."""
+    if not args.evaluate_generations:
+        return None
+    with training_args.main_process_first(desc="gold model"):
+        return GenerationEvaluation(args, target, _truth(target, args), seed, build_gold(args.gold_model))
+
+
+def label_pairs(
+    args: PreferenceRecipeArguments,
+    training_args: RavenDPOConfig,
+    train: Any,
+    splits: dict[str, Any],
+    checkpoint: str | None,
+) -> tuple[Any, dict[str, Any]]:
+    """The training and held-out pairs with the supervisors' judgements (cached: a rerun scores nothing).
+
+    The main process builds the supervisors and labels first; the others then read the labelling cache. The
+    supervisors are dropped on return: no weak model stays in memory while the strong model trains.
+    """
+    with training_args.main_process_first(desc="labelling"):
+        supervisors = build_supervisors(args)
+        check_supervisors(training_args, [s.name for s in supervisors], checkpoint)  # before any scoring
+        train = persist_dataset(label_dataset(train, supervisors))
+        splits = {k: persist_dataset(label_dataset(v, supervisors)) for k, v in splits.items()}
+    return train, splits
+
+
+def build_trainer(training_args: RavenDPOConfig, model_args: ModelConfig, train: Any) -> RavenDPOTrainer:
+    """The trainer of the strong model, which TRL loads from its name (dtype, revision, 4/8-bit quantisation), as
+    in its own scripts."""
     set_seed(training_args.seed)  # the LoRA initialisation, hence the reference-cache key, is reproducible
-    # TRL loads the model from its name (dtype, revision, 4/8-bit quantisation), as in its own scripts.
     model_path, hub_id = resolve_model(model_args.model_name_or_path)
     training_args.model_init_kwargs = {
         **model_init_kwargs(model_args),
@@ -224,47 +148,63 @@ def run(
     }
     if training_args.base_model_id is None:
         training_args.base_model_id = hub_id
-    trainer = RavenDPOTrainer(
+    return RavenDPOTrainer(
         model_path,
         args=training_args,
         train_dataset=train,
         quantization_config=get_quantization_config(model_args),
         peft_config=get_peft_config(model_args),
     )
-    if script_args.dry_run:
-        return {"dry_run": True, "supervisors": trainer.raven_weights.names, "train_pairs": len(train)}
 
-    # 3. held-out evaluation before and after training
-    def evaluate(tag: str, reference: dict | None) -> dict:
-        out = {}
-        for name, ds in splits.items():
-            # The reference never changes: score it once per data and model (cached on disk next to the
-            # data), and before training it *is* the policy.
-            # (Resuming loads the checkpoint inside train(): before it, the policy is still the reference.)
-            cache = _reference_cache(ds, trainer)
-            if reference is not None:
-                ref = reference[name][0]["reference"]
-            elif cache and (cached := read_margins(cache, len(ds))) is not None:
-                ref = cached  # verified against its checksum
-            else:
-                ref = "policy"
-            if isinstance(ref, list) and reference is None:  # before training, from the cache
-                margins = {"policy": ref, "reference": ref, "h": [0.0] * len(ref)}
-            else:
-                margins = preference_margins(
-                    trainer,
-                    ds.select_columns(["prompt", "chosen", "rejected"]),
-                    script_args.eval_batch_size,
-                    desc=f"Evaluating {name} ({tag})",
-                    reference=ref,
-                )
-            if cache and not os.path.isfile(cache) and trainer.accelerator.is_main_process:
-                write_margins(cache, margins["reference"])
-            out[name] = (margins, preference_report(margins, _truth(ds, script_args)))
-        return out
 
+def evaluate(
+    trainer: RavenDPOTrainer,
+    splits: dict[str, Any],
+    args: PreferenceRecipeArguments,
+    tag: str,
+    reference: dict | None = None,
+) -> dict[str, tuple[dict, dict]]:
+    """``{split: (margins, report)}`` of the policy on the held-out pairs; ``reference``: the evaluation before
+    training, whose reference margins are reused."""
+    out = {}
+    for name, ds in splits.items():
+        # The reference never changes: score it once per data and model (cached on disk next to the data), and
+        # before training it *is* the policy.
+        # (Resuming loads the checkpoint inside train(): before it, the policy is still the reference.)
+        cache = _reference_cache(ds, trainer)
+        if reference is not None:
+            ref = reference[name][0]["reference"]
+        elif cache and (cached := read_margins(cache, len(ds))) is not None:
+            ref = cached  # verified against its checksum
+        else:
+            ref = "policy"
+        if isinstance(ref, list) and reference is None:  # before training, from the cache
+            margins = {"policy": ref, "reference": ref, "h": [0.0] * len(ref)}
+        else:
+            margins = preference_margins(
+                trainer,
+                ds.select_columns(["prompt", "chosen", "rejected"]),
+                args.eval_batch_size,
+                desc=f"Evaluating {name} ({tag})",
+                reference=ref,
+            )
+        if cache and not os.path.isfile(cache) and trainer.accelerator.is_main_process:
+            write_margins(cache, margins["reference"])
+        out[name] = (margins, preference_report(margins, _truth(ds, args)))
+    return out
+
+
+def train_and_evaluate(
+    trainer: RavenDPOTrainer,
+    splits: dict[str, Any],
+    args: PreferenceRecipeArguments,
+    generations: GenerationEvaluation | None,
+    checkpoint: str | None,
+) -> tuple[dict, dict, dict]:
+    """Train, with the held-out evaluation before (the policy is the reference) and after; returns (before, after,
+    timing)."""
     t0 = time.perf_counter()
-    before = evaluate("before", None)
+    before = evaluate(trainer, splits, args, "before")
     eval_seconds = time.perf_counter() - t0
     if generations is not None and trainer.accelerator.is_main_process:
         generations.sample_reference(trainer)  # before training, the policy is the reference
@@ -272,23 +212,38 @@ def run(
     train_output = trainer.train(resume_from_checkpoint=checkpoint)
     train_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
-    after = evaluate("after", before)
+    after = evaluate(trainer, splits, args, "after", before)
     eval_seconds += time.perf_counter() - t0
+    steps = trainer.state.global_step
+    timing = {
+        "train_seconds": train_seconds,
+        "eval_seconds": eval_seconds,
+        "steps": steps,
+        "seconds_per_step": train_seconds / max(steps, 1),
+        "train_loss": train_output.training_loss,
+    }
+    return before, after, timing
 
-    # 4. outputs: adapter, card, weights plot, results
-    trainer.save_model()
-    card_name = training_args.hub_model_id or os.path.basename(os.path.normpath(training_args.output_dir))
-    trainer.create_model_card(model_name=card_name, dataset_name=script_args.dataset_name)
+
+def split_reports(
+    trainer: RavenDPOTrainer,
+    splits: dict[str, Any],
+    args: PreferenceRecipeArguments,
+    training_args: RavenDPOConfig,
+    before: dict,
+    after: dict,
+) -> dict:
+    """results.json's weights, per-split numbers (with PGR on the target) and RAVEN settings."""
     names, weights = trainer.raven_weights.names, trainer.raven_weights.as_dict()
     ceiling = None
-    if script_args.ceiling_results:
-        with open(script_args.ceiling_results) as f:
+    if args.ceiling_results:
+        with open(args.ceiling_results) as f:
             ceiling = json.load(f)["splits"]["target"]["strong_after"]["implicit_reward_accuracy"]
     results = {
         "supervision": training_args.supervision,
         "weights": weights,
         "splits": {},
-        "recipe": asdict(script_args),
+        "recipe": asdict(args),
         "raven_loss_type": training_args.raven_loss_type,
         "supervisor_lr": training_args.supervisor_lr,
         "weight_objective": training_args.weight_objective,
@@ -296,7 +251,7 @@ def run(
     for name, ds in splits.items():
         r = split_results(
             ds,
-            _truth(ds, script_args),
+            _truth(ds, args),
             names,
             weights,
             trainer.raven_margin_scales,
@@ -307,15 +262,56 @@ def run(
         if name == "target":
             add_pgr(r, ceiling)
         results["splits"][name] = r
-    steps = trainer.state.global_step
+    return results
+
+
+def write_outputs(trainer, results: dict, args, model_args, held_push) -> None:
+    """results.json and results.md (main process), then the push of the whole output folder, if asked."""
+    out = trainer.args.output_dir
+    if trainer.accelerator.is_main_process:
+        with open(os.path.join(out, "results.json"), "w") as f:
+            json.dump(results, f, indent=1)
+        title = f"RAVEN DPO: {model_args.model_name_or_path} on {args.dataset_name}"
+        with open(os.path.join(out, "results.md"), "w") as f:
+            f.write(results_markdown(results, title))
+    push_outputs(trainer, held_push, out, dataset_name=args.dataset_name)
+
+
+def run(
+    script_args: PreferenceRecipeArguments, training_args: RavenDPOConfig, model_args: ModelConfig
+) -> dict:
+    """Label, train, evaluate and save; returns the results written to ``results.json``."""
+    start = time.perf_counter()
+    checkpoint = resolve_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
+    check_output_dir(training_args.output_dir, script_args.overwrite_output_dir, checkpoint)
+    held_push = hold_push(training_args)  # checks Hub access now; pushes once the outputs are written
+    check_model_source(model_args.model_name_or_path)
+
+    # 1. data and weak judgements
+    seed = training_args.data_seed if training_args.data_seed is not None else training_args.seed
+    train, splits = load_pairs(script_args, seed)
+    generations = generation_evaluation(script_args, training_args, splits["target"], seed)
+    train, splits = label_pairs(script_args, training_args, train, splits, checkpoint)
+    labelling_seconds = time.perf_counter() - start
+    labelling = {"train": _cache_status(train), **{k: _cache_status(v) for k, v in splits.items()}}
+
+    # 2. the strong model and the trainer
+    trainer = build_trainer(training_args, model_args, train)
+    if script_args.dry_run:
+        return {"dry_run": True, "supervisors": trainer.raven_weights.names, "train_pairs": len(train)}
+
+    # 3. training, with held-out evaluation before and after it
+    before, after, timing = train_and_evaluate(trainer, splits, script_args, generations, checkpoint)
+
+    # 4. outputs: adapter, card, weights plot, results
+    trainer.save_model()
+    card_name = training_args.hub_model_id or os.path.basename(os.path.normpath(training_args.output_dir))
+    trainer.create_model_card(model_name=card_name, dataset_name=script_args.dataset_name)
+    results = split_reports(trainer, splits, script_args, training_args, before, after)
     results["timing"] = {
         "wall_seconds": time.perf_counter() - start,
         "labelling_seconds": labelling_seconds,
-        "train_seconds": train_seconds,
-        "eval_seconds": eval_seconds,
-        "steps": steps,
-        "seconds_per_step": train_seconds / max(steps, 1),
-        "train_loss": train_output.training_loss,
+        **timing,
     }
     if generations is not None and trainer.accelerator.is_main_process:
         results["generations"] = generations.evaluate(trainer)
@@ -325,20 +321,16 @@ def run(
         "world_size": training_args.world_size,
         "labelling_cache": gather_object([labelling]),
     }
-    out = training_args.output_dir
-    if trainer.accelerator.is_main_process:
-        with open(os.path.join(out, "results.json"), "w") as f:
-            json.dump(results, f, indent=1)
-        title = f"RAVEN DPO: {model_args.model_name_or_path} on {script_args.dataset_name}"
-        with open(os.path.join(out, "results.md"), "w") as f:
-            f.write(results_markdown(results, title))
-    push_outputs(trainer, held_push, out, dataset_name=script_args.dataset_name)
+    results["config"] = run_config(
+        script_args, training_args, model_args, supervisor_entries(train), pushed=held_push is not None
+    )
+    write_outputs(trainer, results, script_args, model_args, held_push)
     return results
 
 
-def make_parser() -> TrlParser:
+def make_parser() -> ProgramParser:
     """The recipe's parser: its own arguments, `RavenDPOConfig` and TRL's `ModelConfig` (YAML via --config)."""
-    return TrlParser((PreferenceRecipeArguments, RavenDPOConfig, ModelConfig))
+    return ProgramParser((PreferenceRecipeArguments, RavenDPOConfig, ModelConfig), program="dpo")
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -1,4 +1,8 @@
-"""``raven-align label``: add weak supervisors' judgements to a dataset (hooked into ``raven_align.cli``)."""
+"""``raven-align label``: add weak supervisors' judgements to a dataset (hooked into ``raven_align.cli``).
+
+Its flags follow the other programs' names (``--dataset_name embedded:rotten_tomatoes``, ``--supervisors``,
+``--output_dir``); the old dashed ones (``--asset``, ``--output-dir``, ...) still work for one release, with a
+deprecation warning (:mod:`raven_align.pipeline.deprecations`, applied by ``raven_align.cli``)."""
 
 from __future__ import annotations
 
@@ -15,14 +19,12 @@ from ..pipeline.specs import SPEC_HELP, build_supervisor
 
 
 def load_input(args: argparse.Namespace) -> Any:
-    """The dataset (or DatasetDict) named by ``--dataset`` or ``--asset``, restricted to ``--split``."""
+    """The dataset (or DatasetDict) named by ``--dataset_name``, restricted to ``--split``."""
     from ..pipeline.data import load_data
 
-    if args.asset:
-        task = "preference" if args.asset_view == "pairs" else "classification"
-        data = load_data(f"embedded:{args.asset}", task=task, orientation=args.orientation, seed=args.seed)
-    else:
-        data = load_data(args.dataset)
+    # --embedded_view, --orientation and --seed shape embedded data only
+    task = "preference" if args.embedded_view == "pairs" else "classification"
+    data = load_data(args.dataset_name, task=task, orientation=args.orientation, seed=args.seed)
     if args.split:
         if not hasattr(data, "keys") or args.split not in data:
             raise ValueError(
@@ -66,25 +68,25 @@ def run_label(args: argparse.Namespace) -> int:
     from ..pipeline.outputs import check_hub_access
 
     if not args.output_dir and not args.push_to_hub:
-        raise SystemExit("raven-align label: give --output-dir and/or --push-to-hub")
+        raise SystemExit("raven-align label: give --output_dir and/or --push_to_hub")
     if args.output_dir and os.path.exists(args.output_dir) and os.listdir(args.output_dir):
         if not args.overwrite_output_dir:
             raise FileExistsError(
-                f"--output-dir {args.output_dir} is not empty: pass --overwrite-output-dir to replace it, or "
+                f"--output_dir {args.output_dir} is not empty: pass --overwrite_output_dir to replace it, or "
                 "choose another folder"
             )
     check_hub_access(bool(args.push_to_hub), args.push_to_hub)  # before any scoring
     supervisors = [
         build_supervisor(
             spec,
-            batch_size=args.batch_size,
+            batch_size=args.supervisor_batch_size,
             device=args.device,
-            max_length=args.max_length,
+            max_length=args.supervisor_max_length,
             chat_template=args.chat_template,
             beta=args.beta,
             task=args.task,
         )
-        for spec in args.supervisor
+        for spec in args.supervisors
     ]
     data = load_input(args)
     if supervisors[0].task == "preference" and (args.prompt_column, args.chosen_column) == (
@@ -102,7 +104,7 @@ def run_label(args: argparse.Namespace) -> int:
         "prompt_column": args.prompt_column,
         "chosen_column": args.chosen_column,
         "rejected_column": args.rejected_column,
-        "input_column": args.text_column,
+        "input_column": args.input_column,
         "cache": not args.no_cache,
         "cache_dir": args.cache_dir,
         "overwrite": args.overwrite,
@@ -138,42 +140,43 @@ def add_label_subcommand(subparsers: Any) -> argparse.ArgumentParser:
         epilog=SPEC_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument(
-        "--dataset",
-        help="a save_to_disk folder, a folder of .json/.jsonl/.csv/.parquet files, one such file, or a Hub id; "
+    p.add_argument(
+        "--dataset_name",
+        required=True,
+        help="`embedded:<domain>` (rotten_tomatoes, amazon_food, drugs_com; needs the assets extra), a "
+        "save_to_disk folder, a folder of .json/.jsonl/.csv/.parquet files, one such file, or a Hub id; "
         "implicit-prompt pairs (chosen/rejected only) get their prompt extracted as TRL does",
     )
-    src.add_argument(
-        "--asset",
-        choices=["rotten_tomatoes", "amazon_food", "drugs_com"],
-        help="an embedded review corpus (needs the assets extra)",
-    )
-    p.add_argument("--asset-view", choices=["pairs", "reviews"], default="pairs")
     p.add_argument(
-        "--orientation", choices=["random", "truth"], default="random", help="pair order (--asset)"
+        "--embedded_view",
+        choices=["pairs", "reviews"],
+        default="pairs",
+        help="embedded data as pairs or reviews",
     )
-    p.add_argument("--seed", type=int, default=0, help="split/pairing seed (--asset)")
+    p.add_argument(
+        "--orientation", choices=["random", "truth"], default="random", help="pair order (embedded)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="split/pairing seed (embedded)")
     p.add_argument("--split", help="label only this split")
-    p.add_argument("-s", "--supervisor", action="append", required=True, metavar="[NAME=]SPEC")
+    p.add_argument("-s", "--supervisors", nargs="+", action="extend", required=True, metavar="[NAME=]SPEC")
     p.add_argument("--task", choices=["preference", "classification"])
-    p.add_argument("--prompt-column", default="prompt")
-    p.add_argument("--chosen-column", default="chosen")
-    p.add_argument("--rejected-column", default="rejected")
-    p.add_argument("--text-column", default="text", help="input column for classification")
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--max-length", type=int, default=512)
-    p.add_argument("--chat-template", choices=["auto", "yes", "no"], default="auto")
+    p.add_argument("--prompt_column", default="prompt")
+    p.add_argument("--chosen_column", default="chosen")
+    p.add_argument("--rejected_column", default="rejected")
+    p.add_argument("--input_column", default="text", help="input column for classification")
+    p.add_argument("--supervisor_batch_size", type=int, default=16)
+    p.add_argument("--supervisor_max_length", type=int, default=512)
+    p.add_argument("--chat_template", choices=["auto", "yes", "no"], default="auto")
     p.add_argument("--beta", type=float, default=0.1, help="DPO beta of implicit: supervisors")
     p.add_argument("--device", help="default: cuda, else mps, else cpu")
-    p.add_argument("--cache-dir", help="default: $RAVEN_ALIGN_CACHE or ~/.cache/raven_align")
-    p.add_argument("--no-cache", action="store_true")
+    p.add_argument("--cache_dir", help="default: $RAVEN_ALIGN_CACHE or ~/.cache/raven_align")
+    p.add_argument("--no_cache", action="store_true")
     p.add_argument("--overwrite", action="store_true", help="replace existing judgement columns")
-    p.add_argument("--output-dir", help="save_to_disk folder (with raven_provenance.json)")
+    p.add_argument("--output_dir", help="save_to_disk folder (with raven_provenance.json)")
     p.add_argument(
-        "--overwrite-output-dir", action="store_true", help="replace a non-empty --output-dir (once labelled)"
+        "--overwrite_output_dir", action="store_true", help="replace a non-empty --output_dir (once labelled)"
     )
-    p.add_argument("--push-to-hub", metavar="REPO_ID")
+    p.add_argument("--push_to_hub", metavar="REPO_ID")
     p.add_argument("--private", action="store_true")
     p.set_defaults(func=run_label)
     return p

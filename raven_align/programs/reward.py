@@ -41,10 +41,13 @@ class RewardScriptArguments(ScriptArguments):
             "(default: every embedded domain). Pass `none` for no others."
         },
     )
-    n_train: int | None = field(default=None, metadata={"help": "At most this many training pairs."})
-    n_test: int | None = field(default=None, metadata={"help": "At most this many test pairs per domain."})
+    max_train_samples: int | None = field(
+        default=None, metadata={"help": "At most this many training pairs."}
+    )
+    max_eval_samples: int | None = field(
+        default=None, metadata={"help": "At most this many test pairs per domain."}
+    )
     max_chars: int | None = field(default=None, metadata={"help": "Embedded domains: drop longer reviews."})
-    pairs_seed: int = field(default=0, metadata={"help": "Split, pairing, orientation and subsampling seed."})
     test_size: float = field(
         default=0.2, metadata={"help": "Held-out share (or count) of data with a train split only (seeded)."}
     )
@@ -56,8 +59,8 @@ class RewardScriptArguments(ScriptArguments):
             "learns from their judgements (unless supervision=gt)."
         },
     )
-    label_batch_size: int = field(
-        default=64, metadata={"help": "Batch size of the supervisors and of scoring."}
+    supervisor_batch_size: int = field(
+        default=64, metadata={"help": "Batch size of the supervisors and of the held-out scoring."}
     )
     label_cache: bool = field(default=True, metadata={"help": "Reuse cached supervisor judgements."})
     torch_threads: int | None = field(
@@ -73,29 +76,30 @@ class RewardScriptArguments(ScriptArguments):
             self.supervisors = spec_list(self.supervisors)  # YAML `supervisors: vader` is one spec
 
 
-def load_reward_data(args: RewardScriptArguments, weak: bool) -> tuple[Any, dict[str, Any]]:
+def load_reward_data(args: RewardScriptArguments, weak: bool, seed: int) -> tuple[Any, dict[str, Any]]:
     """The training split and the test splits by name (``{name: Dataset}``, chosen = truly better).
 
     With ``weak`` the training pairs of an embedded domain come in a random order (the order carries no truth);
-    otherwise chosen is the better response, as plain reward modelling needs.
+    otherwise chosen is the better response, as plain reward modelling needs. ``seed`` draws the split, pairing,
+    orientation and subsamples (the program passes ``data_seed``, else ``seed``, of the training arguments).
     """
     from ..embedded import DOMAINS, load_preference_pairs, orient_pairs
     from ..pipeline.data import load_preference_splits
     from ..pipeline.names import embedded_key
 
     sizes = {
-        "n_train": args.n_train,
-        "n_test": args.n_test,
+        "n_train": args.max_train_samples,
+        "n_test": args.max_eval_samples,
         "max_chars": args.max_chars,
-        "seed": args.pairs_seed,
+        "seed": seed,
     }
     data = load_preference_splits(
         str(args.dataset_name),
         config=args.dataset_config,
-        max_train=args.n_train,
-        max_test=args.n_test,
+        max_train=args.max_train_samples,
+        max_test=args.max_eval_samples,
         max_chars=args.max_chars,
-        seed=args.pairs_seed,
+        seed=seed,
         orientation="random" if weak else "truth",
         test_size=args.test_size,
         train_split=args.dataset_train_split,
@@ -150,7 +154,7 @@ def label_splits(
     from ..pipeline.specs import build_supervisor
 
     supervisors = [
-        build_supervisor(s, batch_size=args.label_batch_size, max_length=max_length) for s in specs
+        build_supervisor(s, batch_size=args.supervisor_batch_size, max_length=max_length) for s in specs
     ]
     if training_args is not None:
         from ..pipeline.checks import check_checkpoint_supervisors
@@ -165,17 +169,13 @@ def label_splits(
     return labelled_train, labelled_tests, read_provenance(labelled_train)["supervisors"]
 
 
-def run_reward_modeling(
-    script_args: RewardScriptArguments, training_args: Any, model_args: Any, save: bool = True
-) -> dict[str, Any]:
-    """Load, (label,) train, save, evaluate; returns the results written to ``results.json``/``results.md``."""
-    from ..columns import JUDGEMENT_PREFIXES
+def check_run(script_args: RewardScriptArguments, training_args: Any, model_args: Any) -> Any:
+    """The checks before any work (supervision, output folder, checkpoint, Hub access, model source); returns the
+    push held back until the outputs are written (see :func:`~raven_align.pipeline.outputs.hold_push`)."""
     from ..pipeline.checks import check_model_source, resolve_checkpoint
-    from ..pipeline.outputs import check_output_dir, hold_push, push_outputs
+    from ..pipeline.outputs import check_output_dir, hold_push
 
-    specs = list(script_args.supervisors or [])
-    gt = training_args.supervision == "gt"
-    if not gt and not specs:
+    if training_args.supervision != "gt" and not script_args.supervisors:
         raise ValueError(
             f"supervision={training_args.supervision!r} learns from weak supervisors: give "
             "--supervisors (e.g. embedded:vader); for plain reward modelling pass --supervision gt"
@@ -185,7 +185,21 @@ def run_reward_modeling(
     training_args.resume_from_checkpoint = checkpoint
     held_push = hold_push(training_args)
     check_model_source(model_args.model_name_or_path)
-    train, tests = load_reward_data(script_args, weak=not gt)
+    return held_push
+
+
+def run_reward_modeling(
+    script_args: RewardScriptArguments, training_args: Any, model_args: Any, save: bool = True
+) -> dict[str, Any]:
+    """Load, (label,) train, save, evaluate; returns the results written to ``results.json``/``results.md``."""
+    from ..columns import JUDGEMENT_PREFIXES
+    from ..pipeline.outputs import push_outputs, run_config
+
+    held_push = check_run(script_args, training_args, model_args)
+    specs = list(script_args.supervisors or [])
+    gt = training_args.supervision == "gt"
+    seed = training_args.data_seed if training_args.data_seed is not None else training_args.seed
+    train, tests = load_reward_data(script_args, weak=not gt, seed=seed)
     sup_acc, provenance = {}, []
     if specs:
         with training_args.main_process_first(desc="labelling"):  # the others then read the labelling cache
@@ -202,13 +216,14 @@ def run_reward_modeling(
     if save:
         trainer.save_model(training_args.output_dir)
     results: dict[str, Any] = {}
+    supervisors = [{k: e[k] for k in ("name", "kind", "identity", "settings")} for e in provenance]
     if trainer.accelerator.is_main_process:
         accuracy = score_accuracy(
             trainer.model,
             trainer.processing_class,
             tests,
             training_args.max_length,
-            script_args.label_batch_size,
+            script_args.supervisor_batch_size,
             str(trainer.accelerator.device),
         )
         results = {
@@ -222,7 +237,7 @@ def run_reward_modeling(
             "accuracy": accuracy,
             "supervisor_accuracy": sup_acc,
             "weights": trainer.raven_weights.as_dict() if specs else {},
-            "supervisors": [{k: e[k] for k in ("name", "kind", "identity", "settings")} for e in provenance],
+            "supervisors": supervisors,
             "settings": {
                 k: getattr(training_args, k)
                 for k in (
@@ -238,6 +253,9 @@ def run_reward_modeling(
                     "easy_phase_fraction",
                 )
             },
+            "config": run_config(
+                script_args, training_args, model_args, supervisors, pushed=held_push is not None
+            ),
         }
         write_results(results, training_args.output_dir)
     trainer.accelerator.wait_for_everyone()
@@ -248,11 +266,12 @@ def run_reward_modeling(
 
 def make_parser():
     """The program's parser: `RewardScriptArguments`, `RavenRewardConfig` and TRL's `ModelConfig`."""
-    from trl import ModelConfig, TrlParser
+    from trl import ModelConfig
 
+    from ..pipeline.deprecations import ProgramParser
     from ..trainers import RavenRewardConfig
 
-    return TrlParser((RewardScriptArguments, RavenRewardConfig, ModelConfig))
+    return ProgramParser((RewardScriptArguments, RavenRewardConfig, ModelConfig), program="reward")
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

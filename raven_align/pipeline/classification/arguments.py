@@ -18,7 +18,7 @@ def _json(value: Any) -> Any:
 class W2SArguments:
     """What the recipe runs on; the training settings are the ``RavenClassificationConfig`` fields."""
 
-    dataset: str = field(
+    dataset_name: str = field(
         default="embedded:reviews",
         metadata={
             "help": "Hub ID, save_to_disk folder, folder of data files or one file, or embedded:reviews / "
@@ -26,9 +26,9 @@ class W2SArguments:
         },
     )
     dataset_config: str | None = field(default=None, metadata={"help": "Hub dataset configuration name."})
-    train_split: str = "train"
-    test_split: str = "test"
-    test_fraction: float = field(default=0.2, metadata={"help": "Test share when the data has one split."})
+    dataset_train_split: str = field(default="train", metadata={"help": "Dataset split to train on."})
+    dataset_test_split: str = field(default="test", metadata={"help": "Dataset split to test on."})
+    test_size: float = field(default=0.2, metadata={"help": "Test share when the data has no test split."})
     modality: str = field(
         default="text", metadata={"help": "`text` or `image`.", "choices": ("text", "image")}
     )
@@ -57,17 +57,23 @@ class W2SArguments:
         default=0.5, metadata={"help": "Share of a source domain kept for weak training."}
     )
     max_weak_train: int | None = None
-    max_train: int | None = None
-    max_test: int | None = None
+    max_train_samples: int | None = field(
+        default=None, metadata={"help": "At most this many strong training examples (null: all)."}
+    )
+    max_eval_samples: int | None = field(
+        default=None, metadata={"help": "At most this many test examples (null: all)."}
+    )
     val_size: int = field(
         default=100,
         metadata={"help": "Labelled validation slice of the strong training data, used only by `select`."},
     )
-    strong_model: str = field(default="probe", metadata={"help": "`probe`, `cnn`, or an HF model ID/folder."})
+    model_name_or_path: str = field(
+        default="probe", metadata={"help": "The strong model: `probe`, `cnn`, or an HF model ID/folder."}
+    )
     encoder: str | None = field(
         default=None, metadata={"help": "Text encoder of the probe (default MiniLM)."}
     )
-    use_lora: bool = False
+    use_peft: bool = field(default=False, metadata={"help": "Train a LoRA adapter of an HF strong model."})
     lora_r: int = 8
     lora_target_modules: list[str] | None = None
     max_length: int = 128

@@ -1,12 +1,12 @@
 """Strong models of the classification recipes.
 
-``strong_model`` in a recipe:
+``model_name_or_path`` in a recipe:
 
 - ``probe``: a linear probe on frozen encoder features (text: mean-pooled ``encoder``, the packaged
   all-MiniLM-L6-v2 by default, embeddings cached on disk) — the cheap strong model;
 - ``cnn``: :class:`~raven_align.trainers.probes.SmallConvNet` on ``pixel_values`` (images);
 - anything else: an HF model ID or folder, fine-tuned as ``AutoModelForSequenceClassification`` (text) or
-  ``AutoModelForImageClassification`` (images); ``use_lora`` trains a LoRA adapter with the head in
+  ``AutoModelForImageClassification`` (images); ``use_peft`` trains a LoRA adapter with the head in
   ``modules_to_save``.
 """
 
@@ -57,7 +57,7 @@ def build_strong_model(
         return LinearProbe(num_features, num_classes), None
     if kind == "cnn":
         if modality != "image":
-            raise ValueError("strong_model=cnn is for images")
+            raise ValueError("model_name_or_path=cnn is for images")
         return SmallConvNet(num_classes, channels, image_size), None
     from transformers import (
         AutoImageProcessor,

@@ -1,0 +1,134 @@
+"""Renamed program options, kept for one release: the one place that maps old spellings to new names.
+
+Every program takes the old spellings of its renamed options, on the command line (``--old``, ``--old=value``,
+dashed or not) and as YAML keys, with a ``FutureWarning`` that names the new one; an old and a new spelling of the
+same option together are an error. The TrlParser programs parse with :class:`ProgramParser`; ``raven-align label``
+rewrites its argv with :func:`rename_args`. When the release has passed, delete the table's entries.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from collections.abc import Iterable
+from typing import Any
+
+from trl import TrlParser
+
+_KEPT_LABEL_FLAGS = ("prompt_column", "chosen_column", "rejected_column", "chat_template", "cache_dir", "no_cache",
+                     "output_dir", "overwrite_output_dir", "push_to_hub")  # fmt: skip
+
+#: program -> {old spelling: new name, or (new name, template of the new value)}. An old name also matches its
+#: dashed spelling; in ``label`` the dashed spellings of the flags that kept their name are old spellings too.
+RENAMED: dict[str, dict[str, str | tuple[str, str]]] = {
+    "dpo": {"max_train_pairs": "max_train_samples", "max_eval_pairs": "max_eval_samples"},
+    "reward": {
+        "n_train": "max_train_samples",
+        "n_test": "max_eval_samples",
+        "label_batch_size": "supervisor_batch_size",
+        "pairs_seed": "data_seed",
+    },
+    "classify": {
+        "dataset": "dataset_name",
+        "train_split": "dataset_train_split",
+        "test_split": "dataset_test_split",
+        "test_fraction": "test_size",
+        "max_train": "max_train_samples",
+        "max_test": "max_eval_samples",
+        "strong_model": "model_name_or_path",
+        "use_lora": "use_peft",
+    },
+    "label": {
+        "dataset": "dataset_name",
+        "asset": ("dataset_name", "embedded:{}"),
+        "asset_view": "embedded_view",
+        "supervisor": "supervisors",
+        "text_column": "input_column",
+        "batch_size": "supervisor_batch_size",
+        "max_length": "supervisor_max_length",
+        **{name.replace("_", "-"): name for name in _KEPT_LABEL_FLAGS},
+    },
+}
+
+
+def _renamed(program: str, name: str) -> tuple[str, str | None] | None:
+    """(new name, value template) if ``name`` is an old spelling in ``program``, else None."""
+    table = RENAMED[program]
+    target = table.get(name) or table.get(name.replace("-", "_"))
+    if target is None:
+        return None
+    return target if isinstance(target, tuple) else (target, None)
+
+
+class _Spellings:
+    """The spellings seen of each option: an old one with the new one, or two old ones, is an error."""
+
+    def __init__(self, program: str, prefix: str):
+        self.program, self.prefix, self.seen = program, prefix, {}
+
+    def add(self, new: str, spelling: str, old: bool, template: str | None = None) -> None:
+        spellings = self.seen.setdefault(new, set())
+        spellings.add((spelling, old))
+        olds = {s for s, o in spellings if o}
+        if olds and len(spellings) > 1:
+            given = " and ".join(f"`{self.prefix}{s}`" for s, _ in sorted(spellings))
+            raise ValueError(
+                f"raven-align {self.program}: {given} are spellings of the same option: give only "
+                f"`{self.prefix}{new}` (the old spellings are deprecated)"
+            )
+        if old:
+            value = f" {template.format('<value>')}" if template else ""
+            warnings.warn(
+                f"raven-align {self.program}: `{self.prefix}{spelling}` is deprecated and will be removed in the "
+                f"next release: use `{self.prefix}{new}{value}`",
+                FutureWarning,
+                stacklevel=4,
+            )
+
+
+def rename_args(args: Iterable[str], program: str) -> list[str]:
+    """``args`` with the old spellings of ``program``'s options replaced by the new names (warning for each)."""
+    spellings, out, template = _Spellings(program, "--"), [], None
+    for token in args:
+        if template is not None:  # the value of an option whose value is rewritten too
+            token, template = template.format(token), None
+        elif token.startswith("--") and len(token) > 2:
+            name, eq, value = token[2:].partition("=")
+            renamed = _renamed(program, name)
+            new, fmt = renamed or (name.replace("-", "_"), None)
+            spellings.add(new, name, renamed is not None, fmt)
+            if renamed is not None:
+                if fmt and eq:
+                    value = fmt.format(value)
+                elif fmt:
+                    template = fmt
+                token = f"--{new}{eq}{value}"
+        out.append(token)
+    return out
+
+
+def rename_config(config: dict[str, Any], program: str) -> dict[str, Any]:
+    """A YAML config's keys with the old spellings of ``program``'s options replaced (warning for each)."""
+    spellings, out = _Spellings(program, ""), {}
+    for key, value in config.items():
+        renamed = _renamed(program, key)
+        new, fmt = renamed or (key, None)
+        spellings.add(new, key, renamed is not None, fmt)
+        out[new] = fmt.format(value) if fmt else value
+    return out
+
+
+class ProgramParser(TrlParser):
+    """TRL's parser (``--config`` YAML, then command-line flags) for the program ``program``, whose renamed options
+    still take their old spellings (:data:`RENAMED`) in both places, with a deprecation warning."""
+
+    def __init__(self, dataclass_types: Any, program: str, **kwargs: Any):
+        super().__init__(dataclass_types, **kwargs)
+        self.renamed_program = program
+
+    def parse_args_and_config(self, args: Iterable[str] | None = None, *more: Any, **kwargs: Any) -> tuple:
+        args = list(args) if args is not None else sys.argv[1:]
+        return super().parse_args_and_config(rename_args(args, self.renamed_program), *more, **kwargs)
+
+    def set_defaults_with_config(self, **config: Any) -> list[str]:
+        return super().set_defaults_with_config(**rename_config(config, self.renamed_program))
