@@ -66,9 +66,7 @@ ROOM_MODULES = [p for p in MODULES if p != PACKAGE / "__init__.py"]
 
 def _graph() -> dict[str, set[str]]:
     """Module -> the package modules it imports (a package's ``__init__`` counts as the package)."""
-    return {
-        _module_name(p): {n for n in _imports(p) if n in NAMES and n != _module_name(p)} for p in MODULES
-    }
+    return {_module_name(p): {n for n in _imports(p) if n in NAMES and n != _module_name(p)} for p in MODULES}
 
 
 @pytest.mark.parametrize("path", ROOM_MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
