@@ -163,3 +163,19 @@ def test_no_function_is_long():
                 if n > 80:
                     long[f"{path.relative_to(PACKAGE)}:{node.name}"] = n
     assert not long, f"functions over 80 lines: {long}"
+
+
+def test_docs_layout_matches_the_tree():
+    """docs/layout.md's package tree names every module and room, and names no module that is gone."""
+    import re
+
+    text = (ROOT / "docs" / "layout.md").read_text()
+    tree = text[text.index("## The package tree") : text.index("## Outside the package")]
+    named = set(re.findall(r"[─ ]([A-Za-z_]+\.py)\b", tree)) - {"__init__.py"}
+    present = {p.name for p in MODULES if p.name != "__init__.py"}
+    assert present <= named, f"modules missing from docs/layout.md: {sorted(present - named)}"
+    assert named <= present, f"docs/layout.md names modules that do not exist: {sorted(named - present)}"
+    for room in {
+        p.relative_to(PACKAGE).parts[0] for p in ROOM_MODULES if len(p.relative_to(PACKAGE).parts) > 1
+    }:
+        assert f"{room}/" in tree, f"room {room}/ missing from docs/layout.md"
