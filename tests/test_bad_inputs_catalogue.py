@@ -13,7 +13,7 @@ def test_the_catalogue_names_one_test_per_row():
     named = [re.findall(r"`(test_\w+)`", row) for row in rows]
     assert all(len(n) == 1 for n in named), [r for r, n in zip(rows, named, strict=True) if len(n) != 1]
     modules = sorted(set(HERE.glob("test_bad_inputs_*.py")) - {Path(__file__)})
-    assert len(modules) == 3, modules
+    assert len(modules) >= 3, modules
     tests = [t for m in modules for t in re.findall(r"^def (test_\w+)\(", m.read_text(), flags=re.M)]
     assert sorted(n[0] for n in named) == sorted(tests)  # every row has its test, every test its row
     assert len(rows) >= 30
