@@ -11,10 +11,15 @@ caller's::
     sampler = run.sampler()                       # None: the caller shuffles as it likes
     ...  loss = masked_mean(per_example, run.loss_mask(step, easy_of_batch))
     ...  optimizer.step(); run.optimizer_step(step)
+
+On several processes every one builds its own lifecycle; :meth:`RavenLifecycle.agreement_record` and
+:func:`check_processes_agree` are how they make sure, before training, that they hold the same supervisors in the
+same order, the same judgements and the same initial weights (the trainers gather the records, docs/scaleout.md).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -96,5 +101,99 @@ class RavenLifecycle:
         self.last_grad = self.weights.step(frozen=skipped or self.phase.active(step), grad_scale=grad_scale)
         return self.last_grad
 
+    # -- several processes ---------------------------------------------------------------------------
+    def agreement_record(self, judgements: torch.Tensor | None, num_examples: int | None) -> dict[str, Any]:
+        """What every process of one run must hold alike, small enough to gather: the supervisor names in order,
+        the number of training examples, a fingerprint of the judgements this lifecycle was built from and the
+        initial weights (compare the gathered records with :func:`check_processes_agree`)."""
+        return {
+            "supervisors": list(self.weights.names),
+            "examples": num_examples,
+            "judgements": judgement_fingerprint(judgements),
+            "initial_weights": self.weights.initial.tolist(),
+        }
 
-__all__ = ["RavenLifecycle"]
+    def adopt_initial_weights(self, values: Sequence[float]) -> None:
+        """Start from ``values`` (rank 0's initial weights, already found equal within the tolerance) so that the
+        processes hold the same weights bit for bit. Call before training."""
+        w = torch.as_tensor(list(values), dtype=torch.float32)
+        if torch.equal(w, self.weights.initial):
+            return
+        self.weights.initial = w.clone()
+        with torch.no_grad():
+            self.weights.weights.copy_(w)
+        self.weights.history[0] = w.tolist()
+
+
+def judgement_fingerprint(judgements: torch.Tensor | None) -> str:
+    """SHA-256 of a judgement tensor's dtype, shape and bytes (``"none"`` without judgements): two processes get the
+    same fingerprint exactly when they hold the same judgements of the same examples in the same order."""
+    if judgements is None:
+        return "none"
+    flat = judgements.detach().to("cpu").contiguous().reshape(-1)
+    h = hashlib.sha256(f"{flat.dtype}|{tuple(judgements.shape)}|".encode())
+    h.update(flat.view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+#: the fields of :meth:`RavenLifecycle.agreement_record` in the order they are compared: what each one is and how to
+#: make the processes agree on it
+AGREEMENT_FIELDS: dict[str, tuple[str, str]] = {
+    "supervisors": (
+        "supervisor names",
+        "give every process the same judgement columns in the same order, or fix the order with "
+        "supervisor_names=[...]",
+    ),
+    "examples": ("numbers of training examples", "give every process the same full training set"),
+    "judgements": (
+        "judgement data (SHA-256 of the judgement tensor's dtype, shape and bytes)",
+        "give every process the same labelled training set (the same judgement values, in the same row order)",
+    ),
+    "initial_weights": (
+        "initial weights",
+        "give every process the same initial_weights (and the same judgements for weight_init='entropy' or "
+        "'label_model')",
+    ),
+}
+#: initial weights closer than this are the same (then every process adopts rank 0's, bit for bit)
+INITIAL_WEIGHTS_ATOL = 1e-6
+
+
+def _same(field: str, a: Any, b: Any) -> bool:
+    if field != "initial_weights":
+        return a == b
+    return len(a) == len(b) and all(abs(x - y) <= INITIAL_WEIGHTS_ATOL for x, y in zip(a, b, strict=True))
+
+
+def first_process_difference(records: Sequence[dict[str, Any]], rank: int = 0) -> str | None:
+    """The first field (in the order of :data:`AGREEMENT_FIELDS`) on which a process's record differs from rank 0's,
+    as a sentence naming both values (this process's when it is one that differs); None when all agree."""
+    for field, (what, fix) in AGREEMENT_FIELDS.items():
+        differ = [r for r, record in enumerate(records) if not _same(field, records[0][field], record[field])]
+        if differ:
+            other = rank if rank in differ else differ[0]
+            return (
+                f"{what} differ: rank 0 has {records[0][field]!r}, rank {other} has {records[other][field]!r}; "
+                f"{fix}"
+            )
+    return None
+
+
+def check_processes_agree(records: Sequence[dict[str, Any]], rank: int) -> None:
+    """Raise the same decision on every process: a ValueError naming the first difference between the gathered
+    ``records`` (one per process, in rank order), or nothing when they agree. ``rank`` is this process's."""
+    difference = first_process_difference(records, rank)
+    if difference is not None:
+        raise ValueError(
+            f"the {len(records)} processes of this run do not hold the same training setup, so every process "
+            f"refuses to train (this is rank {rank}): {difference}"
+        )
+
+
+__all__ = [
+    "AGREEMENT_FIELDS",
+    "RavenLifecycle",
+    "check_processes_agree",
+    "first_process_difference",
+    "judgement_fingerprint",
+]

@@ -7,7 +7,9 @@ and adds, around the stock training loop:
 - ``raven/weight/<supervisor>``, ``raven/easy_fraction`` and ``raven/phase`` in the logs;
 - the weights' state in every checkpoint and in the output directory, restored on resume;
 - the judgement columns kept through ``remove_unused_columns``, the easy-first sampler of the `order` phase,
-  and the RAVEN section of the model card.
+  and the RAVEN section of the model card;
+- on several processes, a check at construction that every process holds the same supervisors, judgements,
+  training examples and initial weights (every process refuses otherwise).
 The logic (weights, method state, phase, easy mask, data order, loss mask, update rule) is the core's
 :class:`~raven_align.core.lifecycle.RavenLifecycle`, the one the reference loop drives; only the transformers
 wiring is here.
@@ -20,6 +22,7 @@ import os
 import warnings
 
 import torch
+from accelerate.utils import gather_object
 from transformers import TrainerCallback
 from transformers.trainer_utils import get_last_checkpoint
 
@@ -28,6 +31,7 @@ from ..core import (
     RavenLifecycle,
     SupervisorWeights,
 )
+from ..core.lifecycle import check_processes_agree
 from ..labeling import supervisor_identities
 from .model_card import hub_dataset_id, write_raven_model_card
 
@@ -107,10 +111,27 @@ class RavenTrainerMixin:
         self.raven_lifecycle = RavenLifecycle(
             self.args, names, judgements, judgement_kind, easy=train_easy, seed=self.args.seed
         )
+        self._raven_check_processes_agree(judgements)
         self.raven_supervisor_info = dict(supervisor_info or {})
         self._raven_keep_columns = list(keep_columns or [])
         self._raven_easy_seen: list[float] = []
         self.add_callback(_RavenCallback(self))
+
+    def _raven_check_processes_agree(self, judgements: torch.Tensor | None) -> None:
+        """On several processes: gather every process's agreement record (supervisor names in order, number of
+        training examples, SHA-256 of the judgements, initial weights) and compare them on every process, so that
+        all take the same decision: every process refuses with the first difference, or every process starts from
+        rank 0's initial weights. One all-gather of a few hundred bytes; nothing at all with one process."""
+        if self.accelerator.num_processes <= 1:
+            return
+        try:
+            num_examples = len(self.train_dataset)
+        except TypeError:  # an iterable dataset has no length
+            num_examples = None
+        record = self.raven_lifecycle.agreement_record(judgements, num_examples)
+        records = gather_object([record])  # one record per process, in rank order, on every process
+        check_processes_agree(records, self.accelerator.process_index)
+        self.raven_lifecycle.adopt_initial_weights(records[0]["initial_weights"])
 
     @property
     def raven_weights(self) -> SupervisorWeights:
