@@ -1,18 +1,25 @@
 """Recipe-level checks of what users give, run before anything expensive (labelling, model loads, training):
-supervisor lists from YAML, checkpoints to resume from, and a Hub classifier's labels against the task."""
+supervisor lists from YAML, checkpoints to resume from, a Hub classifier's labels against the task, the label
+model against the supervisors, and sizes, counts and training settings that could not produce what a run
+reports."""
 
 from __future__ import annotations
 
 import json
+import math
 import os
+import warnings
 from typing import Any
 
 from ..supervisors._hf import check_model_source
 
 __all__ = [
+    "check_at_least",
     "check_checkpoint_supervisors",
     "check_classifier_labels",
+    "check_label_model",
     "check_model_source",
+    "check_training_options",
     "resolve_checkpoint",
     "spec_list",
 ]
@@ -29,12 +36,26 @@ def spec_list(value: Any, field: str = "supervisors") -> list[str]:
     return list(value)
 
 
-def resolve_checkpoint(resume: str | bool | None, output_dir: str) -> str | None:
+def _is_false(resume: str | bool | None) -> bool:
+    return resume in (None, False, "", "false", "False")
+
+
+def _is_true(resume: str | bool | None) -> bool:
+    return resume in (True, "true", "True")
+
+
+def resolve_checkpoint(resume: str | bool | None, output_dir: str, per_run: bool = False) -> str | None:
     """The checkpoint folder ``--resume_from_checkpoint`` names (``true``: the last one in ``output_dir``),
-    checked to be a Trainer checkpoint; None when not resuming."""
-    if resume in (None, False, "", "false", "False"):
+    checked to be a Trainer checkpoint; None when not resuming (``false`` is not resuming).
+
+    ``per_run``: a program of many runs (``classify``), each resuming from the last checkpoint in its own folder
+    ``output_dir/runs/<run>``: ``true`` (or a path inside ``output_dir``) needs at least one such checkpoint and
+    returns ``output_dir``; a checkpoint elsewhere cannot be resumed by these runs and is refused."""
+    if _is_false(resume):
         return None
-    if resume in (True, "true", "True"):
+    if per_run:
+        return _resolve_per_run(resume, output_dir)
+    if _is_true(resume):
         from transformers.trainer_utils import get_last_checkpoint
 
         last = get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
@@ -53,6 +74,32 @@ def resolve_checkpoint(resume: str | bool | None, output_dir: str) -> str | None
             f"{resume} is not a Trainer checkpoint (no trainer_state.json): give one of its checkpoint-<step> folders"
         )
     return str(resume)
+
+
+def _resolve_per_run(resume: str | bool, output_dir: str) -> str:
+    """``output_dir`` when its runs have a checkpoint to resume from (see :func:`resolve_checkpoint`)."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    if not _is_true(resume):
+        if not os.path.exists(resume):
+            raise FileNotFoundError(f"checkpoint {resume} does not exist: pass --resume_from_checkpoint true")
+        inside = os.path.commonpath([os.path.realpath(resume), os.path.realpath(output_dir)])
+        if inside != os.path.realpath(output_dir):
+            raise ValueError(
+                f"--resume_from_checkpoint {resume} is not inside output_dir {output_dir}: this program resumes "
+                "each run from the last checkpoint in its own folder (output_dir/runs/<run>), so another run's "
+                "checkpoint cannot be used; pass --resume_from_checkpoint true with the output_dir of that run"
+            )
+    runs = os.path.join(output_dir, "runs")
+    folders = sorted(os.listdir(runs)) if os.path.isdir(runs) else []
+    if not any(
+        get_last_checkpoint(os.path.join(runs, f)) for f in folders if os.path.isdir(os.path.join(runs, f))
+    ):
+        raise FileNotFoundError(
+            f"--resume_from_checkpoint {resume}: no run in {runs} has a checkpoint-<step> folder (runs save "
+            "checkpoints only with a save_strategy other than `no`); drop the flag to start a new run"
+        )
+    return str(output_dir)
 
 
 def check_checkpoint_supervisors(checkpoint: str, names: list[str]) -> None:
@@ -101,4 +148,70 @@ def check_classifier_labels(supervisor: Any, num_classes: int, class_names: list
         raise ValueError(
             f"classifier {supervisor.name!r} ({source}) labels its classes {theirs}, the dataset's classes are "
             f"{list(class_names)} (in this order): map the dataset's labels to the classifier's order first"
+        )
+
+
+# -- options that cannot produce what a run reports, refused before any work ---------------------------------
+
+
+def check_at_least(args: Any, minimum: int | float, names: dict[str, str]) -> None:
+    """Refuse a count or size of ``args`` below ``minimum``; ``names``: option -> what to give instead (a
+    ``None`` value is left alone: it means "all" or "the default")."""
+    for name, fix in names.items():
+        value = getattr(args, name)
+        if value is not None and not value >= minimum:  # `not >=` also catches nan
+            raise ValueError(f"{name} must be at least {minimum}, got {value}: {fix}")
+
+
+def check_label_model(training_args: Any, count: int, kind: str = "margins") -> None:
+    """The label model's needs against the supervisors (``count``) and the judgements' ``kind`` (``margins``
+    for pairs, ``probs`` for classes), before any labelling: the triplet estimate needs three supervisors and
+    preference margins; two supervisors leave any label model unidentified (a warning)."""
+    uses = training_args.method.weights == "label_model" or training_args.weight_init == "label_model"
+    if not uses:
+        return
+    estimator = training_args.label_model
+    if estimator == "triplet" and kind != "margins":
+        raise ValueError(
+            "label_model='triplet' is defined for preference margins only: for classification use "
+            "label_model='votes' or 'soft'"
+        )
+    if estimator == "triplet" and count < 3:
+        raise ValueError(
+            f"label_model='triplet' needs at least 3 supervisors (each loading is estimated from a triplet of "
+            f"them), this run has {count}: add supervisors, or use label_model='votes' or 'soft'"
+        )
+    if count < 3:
+        warnings.warn(
+            f"the label model ({estimator}) sees {count} supervisor(s): with fewer than 3 their agreement cannot "
+            "tell which one is right, and its weights only repeat its starting point (docs/label_model.md); add "
+            "supervisors or use another weight_init / supervision",
+            UserWarning,
+            stacklevel=2,
+        )
+
+
+def check_training_options(training_args: Any) -> None:
+    """Training settings a Trainer accepts but that train nothing, or nothing meaningful, refused before any
+    work (every program runs this first)."""
+    check_at_least(
+        training_args,
+        1,
+        {
+            "per_device_train_batch_size": "give a batch size of at least 1",
+            "per_device_eval_batch_size": "give a batch size of at least 1",
+            "gradient_accumulation_steps": "give 1 for no accumulation",
+        },
+    )
+    epochs, steps = training_args.num_train_epochs, training_args.max_steps
+    if steps <= 0 and not epochs > 0:
+        raise ValueError(
+            f"num_train_epochs={epochs} with max_steps={steps} trains for no step, and the results would report "
+            "the untrained model as trained: give num_train_epochs > 0 or max_steps > 0"
+        )
+    beta = getattr(training_args, "beta", None)  # the DPO temperature
+    if beta is not None and not (math.isfinite(beta) and beta > 0):
+        raise ValueError(
+            f"beta must be a finite number > 0, got {beta}: with beta 0 every implicit reward is 0 and DPO "
+            "learns nothing (TRL's default is 0.1)"
         )

@@ -118,17 +118,93 @@ def rename_config(config: dict[str, Any], program: str) -> dict[str, Any]:
     return out
 
 
+def _program_options() -> dict[str, set[str]]:
+    """Every option of each program that reads a YAML config (the fields of the dataclasses it parses)."""
+    from dataclasses import fields
+
+    from trl import ModelConfig
+
+    from ..trainers import RavenClassificationConfig, RavenDPOConfig, RavenRewardConfig
+    from .classification.arguments import W2SArguments
+    from .preference_arguments import PreferenceRecipeArguments, RewardScriptArguments
+
+    types = {
+        "dpo": (PreferenceRecipeArguments, RavenDPOConfig, ModelConfig),
+        "reward": (RewardScriptArguments, RavenRewardConfig, ModelConfig),
+        "classify": (W2SArguments, RavenClassificationConfig),
+    }
+    return {name: {f.name for t in ts for f in fields(t)} for name, ts in types.items()}
+
+
+def unknown_keys_hint(program: str, keys: list[str], config: str | None = None) -> tuple[str, bool]:
+    """What YAML keys unknown to ``program`` are: options of another program (its YAML given to the wrong program)
+    or misspellings of this program's options. Returns (the hint, whether the keys are another program's)."""
+    import difflib
+
+    options = _program_options()
+    others = {p: [k for k in keys if k in names] for p, names in options.items() if p != program}
+    whole = [p for p, known in others.items() if len(known) == len(keys)]
+    best = max(others, key=lambda p: len(others[p]))
+    run = f"`raven-align {{}} --config {config or '...'}`"
+    if whole:
+        names = " or ".join(f"`raven-align {p}`" for p in whole)
+        return (
+            f"They are options of {names}: this YAML is a config of that program; run {run.format(whole[0])}",
+            True,
+        )
+    if others[best]:
+        return (
+            f"{others[best]} are options of `raven-align {best}`: if this YAML is a config of that program, run "
+            f"{run.format(best)}; otherwise remove the keys `raven-align {program}` does not have"
+        ), True
+    close = {k: difflib.get_close_matches(k, options.get(program, set()), n=1) for k in keys}
+    spelt = ", ".join(f"{k} -> {c[0]}" for k, c in close.items() if c)
+    return (
+        f"Did you mean {spelt}? " if spelt else ""
+    ) + f"`raven-align {program} --help` lists its options", False
+
+
 class ProgramParser(TrlParser):
     """TRL's parser (``--config`` YAML, then command-line flags) for the program ``program``, whose renamed options
-    still take their old spellings (:data:`RENAMED`) in both places, with a deprecation warning."""
+    still take their old spellings (:data:`RENAMED`) in both places, with a deprecation warning. Unknown YAML keys
+    are named with what they look like (:func:`unknown_keys_hint`); another program's YAML is refused before any
+    option is checked."""
 
     def __init__(self, dataclass_types: Any, program: str, **kwargs: Any):
         super().__init__(dataclass_types, **kwargs)
         self.renamed_program = program
+        self._unknown: tuple[list[str], list[str], str | None] | None = None  # keys, TRL's remaining, config
 
     def parse_args_and_config(self, args: Iterable[str] | None = None, *more: Any, **kwargs: Any) -> tuple:
         args = list(args) if args is not None else sys.argv[1:]
-        return super().parse_args_and_config(rename_args(args, self.renamed_program), *more, **kwargs)
+        self._config = args[args.index("--config") + 1] if "--config" in args[:-1] else None
+        self._strict = not more and kwargs.get("fail_with_unknown_args", True)
+        self._strict = self._strict and not kwargs.get("return_remaining_strings")
+        self._unknown = None
+        try:
+            return super().parse_args_and_config(rename_args(args, self.renamed_program), *more, **kwargs)
+        except ValueError as e:
+            if self._unknown is None or not str(e).startswith("Unknown arguments from config file"):
+                raise
+            raise ValueError(self._unknown_message()[0]) from None
+
+    def _unknown_message(self) -> tuple[str, bool]:
+        keys, remaining, config = self._unknown
+        hint, elsewhere = unknown_keys_hint(self.renamed_program, keys, config)
+        shown = keys if elsewhere else remaining  # another program's values can be long: its keys say enough
+        return f"Unknown arguments from config file: {shown}. {hint}", elsewhere
 
     def set_defaults_with_config(self, **config: Any) -> list[str]:
-        return super().set_defaults_with_config(**rename_config(config, self.renamed_program))
+        config = rename_config(config, self.renamed_program)
+        remaining = super().set_defaults_with_config(**config)
+        known = {a.dest for a in self._actions}
+        keys = [k for k in config if k not in known]
+        self._unknown = (keys, remaining, getattr(self, "_config", None)) if keys else None
+        return remaining
+
+    def parse_args_into_dataclasses(self, *args: Any, **kwargs: Any) -> tuple:
+        if self._unknown is not None and getattr(self, "_strict", False):
+            message, elsewhere = self._unknown_message()
+            if elsewhere:  # before any option of the wrong program's YAML is checked
+                raise ValueError(message)
+        return super().parse_args_into_dataclasses(*args, **kwargs)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 
 def build_gold(spec: str, batch_size: int = 32):
     """The gold reward model as a scorer: ``embedded:gold_rm`` (trained on first use, cached) or a Hub ID / folder of
@@ -26,3 +28,33 @@ def build_gold(spec: str, batch_size: int = 32):
         use_chat_template=False,
         show_progress=False,
     )
+
+
+def _model_key(supervisor) -> tuple[str, str | None] | None:
+    """Where a model-backed supervisor's weights come from: its resolved folder, or its Hub ID and revision."""
+    src = getattr(supervisor, "src", None)
+    source = getattr(src, "source", None)
+    if source is None:
+        return None
+    if getattr(src, "is_local", False):
+        return os.path.realpath(source), None
+    return source, getattr(src, "revision", None)
+
+
+def check_gold_apart(gold, supervisors: list) -> None:
+    """Refuse a gold model that is also a supervisor of the run (the same folder, or the same Hub ID at the same
+    or an unpinned revision), before any labelling: the policy would be graded by a judge it was trained to
+    please, and the gold reward and win rate would measure that, not alignment."""
+    gold_key = _model_key(gold)
+    if gold_key is None:
+        return
+    for s in supervisors:
+        key = _model_key(s)
+        if key is None or key[0] != gold_key[0]:
+            continue
+        if key[1] is None or gold_key[1] is None or key[1] == gold_key[1]:
+            raise ValueError(
+                f"the gold model {gold.src.source} is also the supervisor {s.name!r}: the evaluation would grade "
+                "the policy by a judge it was trained to please. Give a gold_model trained on the target's "
+                "truth that is not a supervisor (e.g. embedded:gold_rm), or drop it from the supervisors"
+            )

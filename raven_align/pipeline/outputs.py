@@ -15,22 +15,60 @@ def _inside(path: str, folder: str) -> bool:
     return os.path.commonpath([path, folder]) == folder
 
 
-def check_output_dir(path: str, overwrite: bool, checkpoint: str | bool | None = None) -> None:
-    """Refuse to start in a non-empty output directory unless asked to overwrite it, or resuming from a checkpoint
-    that lives in it (a checkpoint elsewhere does not make another run's outputs yours to replace)."""
+def check_output_dir(
+    path: str, overwrite: bool, checkpoint: str | None = None, flag: str = "--overwrite_output_dir true"
+) -> None:
+    """Refuse to start in a non-empty output directory unless asked to overwrite it (``flag``), or resuming from a
+    checkpoint that lives in it (a checkpoint elsewhere does not make another run's outputs yours to replace);
+    refuse an output directory that is a file."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise FileExistsError(f"output_dir {path!r} is a file, not a folder: choose another --output_dir")
     if not (os.path.isdir(path) and os.listdir(path)) or overwrite:
         return
-    if checkpoint is True or (isinstance(checkpoint, str) and _inside(checkpoint, path)):
+    if checkpoint and _inside(checkpoint, path):
         return
     where = f" (the checkpoint {checkpoint} is not inside it)" if checkpoint else ""
+    resume = ", or --resume_from_checkpoint with a checkpoint of this run" if flag.endswith(" true") else ""
     raise FileExistsError(
-        f"output_dir {path!r} is not empty{where}: pass --overwrite_output_dir true to reuse it, choose another "
-        "--output_dir, or --resume_from_checkpoint with a checkpoint of this run"
+        f"output_dir {path!r} is not empty{where}: pass {flag} to reuse it, choose another --output_dir{resume}"
     )
 
 
-def check_hub_access(push_to_hub: bool | str | None, hub_model_id: str | None) -> None:
-    """Fail before any work when a push is asked for but cannot happen."""
+def prepare_output_dir(
+    path: str, overwrite: bool, resume: str | bool | None = None, per_run: bool = False
+) -> str | None:
+    """The one output-folder rule of every program, before any work: resolve ``--resume_from_checkpoint``
+    (``false`` is not resuming; ``true`` needs a checkpoint in ``path``; a path must be a checkpoint), then refuse
+    a non-empty ``path`` unless ``overwrite`` or the checkpoint lives in it. Returns the checkpoint (None: a new
+    run). ``per_run``: a program of many runs, each resuming in its own folder
+    (:func:`~raven_align.pipeline.checks.resolve_checkpoint`)."""
+    from .checks import resolve_checkpoint
+
+    checkpoint = resolve_checkpoint(resume, path, per_run=per_run)
+    check_output_dir(path, overwrite, checkpoint)
+    return checkpoint
+
+
+def check_hub_model_id(repo_id: str | None, option: str = "hub_model_id") -> None:
+    """Refuse a Hub repository ID that the Hub would refuse at the push, after all the work."""
+    if not repo_id:
+        return
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as e:
+        raise ValueError(
+            f"{option} {repo_id!r} is not a valid Hub repository ID ({e}): give `your-name/model-name` or "
+            "`model-name` (letters, digits, '-', '_' and '.', at most 96 characters, no '--' or '..')"
+        ) from None
+
+
+def check_hub_access(
+    push_to_hub: bool | str | None, hub_model_id: str | None, option: str = "hub_model_id"
+) -> None:
+    """Fail before any work when a push is asked for but cannot happen (``option``: the repository's flag)."""
+    check_hub_model_id(hub_model_id, option)
     if not push_to_hub:
         return
     from huggingface_hub import get_token

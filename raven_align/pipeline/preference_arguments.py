@@ -1,11 +1,66 @@
-"""The DPO program's own arguments (:class:`PreferenceRecipeArguments`): data, supervisors, held-out and generation
-evaluation; the training settings are the ``RavenDPOConfig`` fields, the model TRL's ``ModelConfig``."""
+"""The own arguments of the programs on preference pairs, each checked when parsed: :class:`PreferenceRecipeArguments`
+(the DPO program: data, supervisors, held-out and generation evaluation; the training settings are the
+``RavenDPOConfig`` fields, the model TRL's ``ModelConfig``) and :class:`RewardScriptArguments` (the reward program,
+with ``RavenRewardConfig``)."""
 
 from __future__ import annotations
 
+import math
+import warnings
 from dataclasses import dataclass, field
 
-from .checks import spec_list
+from trl import ScriptArguments
+
+from .checks import check_at_least, spec_list
+
+_BATCH = "give a batch size of at least 1"
+_DATA_SIZES = {
+    "max_train_samples": "give a number of pairs, or null for all",
+    "max_eval_samples": "give a number of pairs, or null for all",
+    "max_chars": "give a number of characters, or null to keep every review",
+}
+
+
+def check_eval_domains(domains: list[str] | None) -> None:
+    """Every entry of the reward program's ``eval_domains`` is an embedded domain (or ``none``)."""
+    from ..embedded import DOMAINS
+
+    for d in domains or []:
+        if d != "none" and d.removeprefix("embedded:") not in DOMAINS:
+            raise ValueError(
+                f"eval_domains: {d!r} is not an embedded domain; give some of {sorted(DOMAINS)} (or `none` for "
+                "the dataset's own test split only)"
+            )
+
+
+def check_generation_settings(args: PreferenceRecipeArguments) -> None:
+    """Sampling settings that produce no completion, or none that could be scored, refused at parse."""
+    check_at_least(
+        args,
+        1,
+        {
+            "num_eval_prompts": "give the number of held-out prompts to sample completions for",
+            "max_new_tokens": "give the number of tokens to sample per completion",
+            "generation_batch_size": _BATCH,
+        },
+    )
+    if not (math.isfinite(args.generation_temperature) and args.generation_temperature > 0):
+        raise ValueError(
+            f"generation_temperature must be a finite number > 0, got {args.generation_temperature}: 1 samples "
+            "the policy itself (exact KL); for greedy-like samples give a small value such as 0.1"
+        )
+    if not 0 < args.generation_top_p <= 1:
+        raise ValueError(
+            f"generation_top_p must be in (0, 1], got {args.generation_top_p}: 1 keeps the whole distribution "
+            "(exact KL)"
+        )
+    if args.gold_model and not args.evaluate_generations:
+        warnings.warn(
+            f"gold_model={args.gold_model!r} is set but evaluate_generations is false: no generation is sampled "
+            "or scored; pass --evaluate_generations true to use it",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 @dataclass
@@ -92,3 +147,67 @@ class PreferenceRecipeArguments:
             raise ValueError(
                 "give at least one supervisor spec in `supervisors` (see `raven-align label --help`)"
             )
+        sizes = {"supervisor_batch_size": _BATCH, "eval_batch_size": _BATCH}
+        check_at_least(self, 1, {**_DATA_SIZES, **sizes, "supervisor_max_length": "give a token limit"})
+        check_generation_settings(self)
+
+
+@dataclass
+class RewardScriptArguments(ScriptArguments):
+    """What to train on and where to measure (the recipe's script arguments; TRL's ``ScriptArguments`` plus ours)."""
+
+    dataset_name: str | None = field(
+        default="embedded:amazon_food",
+        metadata={
+            "help": "`embedded:<domain>` (rotten_tomatoes, amazon_food, drugs_com), a `save_to_disk` folder, "
+            "a folder of data files or one file, or a Hub dataset ID (TRL's preference format)."
+        },
+    )
+    eval_domains: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "Embedded domains whose test pairs are scored besides the dataset's own test split "
+            "(default: every embedded domain). Pass `none` for no others."
+        },
+    )
+    max_train_samples: int | None = field(
+        default=None, metadata={"help": "At most this many training pairs."}
+    )
+    max_eval_samples: int | None = field(
+        default=None, metadata={"help": "At most this many test pairs per domain."}
+    )
+    max_chars: int | None = field(default=None, metadata={"help": "Embedded domains: drop longer reviews."})
+    test_size: float = field(
+        default=0.2, metadata={"help": "Held-out share (or count) of data with a train split only (seeded)."}
+    )
+    supervisors: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "Weak supervisor specs (e.g. embedded:vader, rm:PATH; see raven_align.pipeline.specs). "
+            "The training pairs are labelled with them, presented in a random order, and the reward model "
+            "learns from their judgements (unless supervision=gt)."
+        },
+    )
+    supervisor_batch_size: int = field(
+        default=64, metadata={"help": "Batch size of the supervisors and of the held-out scoring."}
+    )
+    label_cache: bool = field(default=True, metadata={"help": "Reuse cached supervisor judgements."})
+    torch_threads: int | None = field(
+        default=None,
+        metadata={"help": "torch.set_num_threads (1 is fastest for MiniLM on a shared 2-core CPU)."},
+    )
+    overwrite_output_dir: bool = field(default=False, metadata={"help": "Allow a non-empty output_dir."})
+
+    def __post_init__(self):
+        if self.supervisors is not None:
+            self.supervisors = spec_list(self.supervisors)  # YAML `supervisors: vader` is one spec
+        check_at_least(
+            self,
+            1,
+            {
+                **_DATA_SIZES,
+                "supervisor_batch_size": _BATCH,
+                "torch_threads": "give a number of threads, or null for torch's default",
+            },
+        )
+        check_eval_domains(self.eval_domains)

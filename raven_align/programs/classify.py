@@ -19,13 +19,14 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from ..columns import probs_column
 from ..core.measures import accuracy, agreement
+from ..pipeline.checks import check_label_model, check_training_options
 from ..pipeline.classification.arguments import W2SArguments
 from ..pipeline.classification.given import build_given, given_columns, label_set
 from ..pipeline.classification.partition import Source, materialize, partition
 from ..pipeline.classification.strong import build_strong_model, prepare_inputs, text_features
 from ..pipeline.classification.weak import train_weak_supervisor
 from ..pipeline.data import load_data, train_test
-from ..pipeline.outputs import check_output_dir, run_config, supervisor_entries
+from ..pipeline.outputs import prepare_output_dir, run_config, supervisor_entries
 from ..trainers.classification import RavenClassificationConfig, RavenClassificationTrainer
 
 logger = logging.getLogger(__name__)
@@ -38,8 +39,7 @@ def _weak_sources(args: W2SArguments) -> dict[str, Source]:
 def run_recipe(args: W2SArguments, base: RavenClassificationConfig) -> dict:
     """Run everything; returns (and writes to ``base.output_dir/results.json``) the per-run results."""
     torch.set_num_threads(args.num_threads)
-    # resuming continues the runs inside this output_dir (each from its own last checkpoint)
-    check_output_dir(base.output_dir, args.overwrite_output_dir, bool(base.resume_from_checkpoint) or None)
+    check_run(args, base)
     data = load_data(args.dataset_name, task="classification", config=args.dataset_config)
     num_classes, class_names, given = _check_task(args, base, data)
     out = Path(base.output_dir)
@@ -86,6 +86,23 @@ def run_recipe(args: W2SArguments, base: RavenClassificationConfig) -> dict:
     if base.process_index == 0:  # every process trains the same runs; one writes
         write_results(results, out)
     return results
+
+
+def check_run(args: W2SArguments, base: RavenClassificationConfig) -> None:
+    """The checks before any work: training settings, no Hub push, and the output folder. Resuming continues the
+    runs inside ``output_dir``, each from the last checkpoint in its own folder: ``base.resume_from_checkpoint``
+    becomes ``output_dir`` then, None otherwise (``false`` is not resuming)."""
+    check_training_options(base)
+    if base.push_to_hub:
+        raise ValueError(
+            "push_to_hub: the classification program trains many strong models (one per method, scenario and "
+            "seed), which would all be pushed to one repository, each over the last, while its results are not "
+            "pushed; drop push_to_hub, and push the output folder after the run with "
+            f"`hf upload {base.hub_model_id or 'your-name/repo'} {base.output_dir}`"
+        )
+    base.resume_from_checkpoint = prepare_output_dir(
+        base.output_dir, args.overwrite_output_dir, base.resume_from_checkpoint, per_run=True
+    )
 
 
 def _train_methods(args, base, sets, names, num_classes, seed, scenario, select: str) -> list[dict]:
@@ -146,7 +163,8 @@ def _check_task(args: W2SArguments, base: RavenClassificationConfig, data) -> tu
         if overrides.get("supervision") == "select":
             overrides["naive_supervisor"] = sup_names[0]
         try:
-            dataclasses.replace(base, supervisor_names=sup_names, **overrides)
+            config = dataclasses.replace(base, supervisor_names=sup_names, **overrides)
+            check_label_model(config, len(sup_names), kind="probs")
         except (TypeError, ValueError) as e:
             raise ValueError(f"method {method!r} has invalid settings {overrides}: {e}") from e
     return num_classes, names, given
@@ -266,7 +284,7 @@ def _train_strong(args, base, sets, names, num_classes, seed, scenario, method, 
     )
     trainer = RavenClassificationTrainer(model, config, train_dataset=train_ds, processing_class=processor)
     trainer.remove_callback(PrinterCallback)  # one summary line per run is logged instead
-    # --resume_from_checkpoint (any value) resumes every run from the last checkpoint in its own folder, if any
+    # resuming (resolved by check_run) continues every run from the last checkpoint in its own folder, if any
     checkpoint = (
         get_last_checkpoint(str(run_dir)) if base.resume_from_checkpoint and run_dir.is_dir() else None
     )

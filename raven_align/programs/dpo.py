@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import warnings
 from dataclasses import asdict
 from typing import Any
 
@@ -27,13 +28,18 @@ from ..evaluation.generation import GenerationEvaluation
 from ..evaluation.preference import preference_margins, preference_report
 from ..evaluation.preference_report import add_pgr, results_markdown, split_results
 from ..labeling import label_dataset, read_provenance
-from ..pipeline.caches import read_margins, write_margins
-from ..pipeline.checks import check_checkpoint_supervisors, check_model_source, resolve_checkpoint
+from ..pipeline.caches import read_margins, reference_margin_cache, write_margins
+from ..pipeline.checks import (
+    check_checkpoint_supervisors,
+    check_label_model,
+    check_model_source,
+    check_training_options,
+)
 from ..pipeline.data import load_preference_splits, persist_dataset, truth_of
 from ..pipeline.deprecations import ProgramParser
-from ..pipeline.gold import build_gold
+from ..pipeline.gold import build_gold, check_gold_apart
 from ..pipeline.names import model_init_kwargs, resolve_model
-from ..pipeline.outputs import check_output_dir, hold_push, push_outputs, run_config, supervisor_entries
+from ..pipeline.outputs import hold_push, prepare_output_dir, push_outputs, run_config, supervisor_entries
 from ..pipeline.preference_arguments import PreferenceRecipeArguments
 from ..trainers import RavenDPOConfig, RavenDPOTrainer
 
@@ -44,14 +50,10 @@ def _truth(dataset, args: PreferenceRecipeArguments) -> list[bool]:
     return truth_of(dataset, column)
 
 
-def _reference_cache(dataset, trainer) -> str | None:
-    """Where the reference's margins on ``dataset`` are kept (beside the cached data), if anywhere."""
-    model_hash = trainer.reference_cache_key()
-    if not model_hash or not dataset.cache_files:
-        return None
-    return os.path.join(
-        os.path.dirname(dataset.cache_files[0]["filename"]), f"raven_ref_margins-{model_hash}.json"
-    )
+def _reference_cache(dataset, trainer) -> tuple[str | None, dict | None]:
+    """Where the reference's margins on ``dataset`` are kept (beside the cached data), if anywhere, and the key they
+    are checked against (the model, data and settings they were computed for)."""
+    return reference_margin_cache(dataset, trainer)
 
 
 def _cache_status(dataset) -> dict[str, str]:
@@ -65,6 +67,15 @@ def check_supervisors(training_args: RavenDPOConfig, names: list[str], checkpoin
     training_args.validate_supervisors(names)
     if checkpoint:
         check_checkpoint_supervisors(checkpoint, names)
+
+
+def supervisor_count(args: PreferenceRecipeArguments, training_args: RavenDPOConfig) -> int:
+    """How many supervisors the run will have, known from the specs before any is built."""
+    if training_args.supervisor_names:
+        return len(training_args.supervisor_names)
+    from ..pipeline.embedded_supervisors import DEFAULT_SUPERVISORS
+
+    return sum(len(DEFAULT_SUPERVISORS) if s == "embedded" else 1 for s in args.supervisors)
 
 
 def build_supervisors(args: PreferenceRecipeArguments) -> list:
@@ -113,6 +124,17 @@ def generation_evaluation(
     labelling."""
     if not args.evaluate_generations:
         return None
+    distinct = len({repr(p) for p in target["prompt"]})
+    if distinct < args.num_eval_prompts and training_args.process_index == 0:
+        warnings.warn(
+            f"num_eval_prompts={args.num_eval_prompts}, but the held-out target pairs have {distinct} distinct "
+            f"prompt(s): the generation evaluation samples {'that one' if distinct == 1 else f'those {distinct}'}, "
+            "and its 95% intervals "
+            f"{'have zero width' if distinct == 1 else 'are that wide'}; raise max_eval_samples or test_size, or "
+            "lower num_eval_prompts",
+            UserWarning,
+            stacklevel=2,
+        )
     with training_args.main_process_first(desc="gold model"):
         return GenerationEvaluation(args, target, _truth(target, args), seed, build_gold(args.gold_model))
 
@@ -123,15 +145,19 @@ def label_pairs(
     train: Any,
     splits: dict[str, Any],
     checkpoint: str | None,
+    gold: Any = None,
 ) -> tuple[Any, dict[str, Any]]:
     """The training and held-out pairs with the supervisors' judgements (cached: a rerun scores nothing).
 
     The main process builds the supervisors and labels first; the others then read the labelling cache. The
-    supervisors are dropped on return: no weak model stays in memory while the strong model trains.
+    supervisors are dropped on return: no weak model stays in memory while the strong model trains. ``gold``:
+    the gold model of the generation evaluation, which must not be one of the supervisors.
     """
     with training_args.main_process_first(desc="labelling"):
         supervisors = build_supervisors(args)
         check_supervisors(training_args, [s.name for s in supervisors], checkpoint)  # before any scoring
+        if gold is not None:
+            check_gold_apart(gold, supervisors)
         train = persist_dataset(label_dataset(train, supervisors))
         splits = {k: persist_dataset(label_dataset(v, supervisors)) for k, v in splits.items()}
     return train, splits
@@ -171,11 +197,11 @@ def evaluate(
         # The reference never changes: score it once per data and model (cached on disk next to the data), and
         # before training it *is* the policy.
         # (Resuming loads the checkpoint inside train(): before it, the policy is still the reference.)
-        cache = _reference_cache(ds, trainer)
+        cache, key = _reference_cache(ds, trainer)
         if reference is not None:
             ref = reference[name][0]["reference"]
-        elif cache and (cached := read_margins(cache, len(ds))) is not None:
-            ref = cached  # verified against its checksum
+        elif cache and (cached := read_margins(cache, len(ds), key)) is not None:
+            ref = cached  # verified against its key and checksum
         else:
             ref = "policy"
         if isinstance(ref, list) and reference is None:  # before training, from the cache
@@ -189,7 +215,7 @@ def evaluate(
                 reference=ref,
             )
         if cache and not os.path.isfile(cache) and trainer.accelerator.is_main_process:
-            write_margins(cache, margins["reference"])
+            write_margins(cache, margins["reference"], key)
         out[name] = (margins, preference_report(margins, _truth(ds, args)))
     return out
 
@@ -282,16 +308,20 @@ def run(
 ) -> dict:
     """Label, train, evaluate and save; returns the results written to ``results.json``."""
     start = time.perf_counter()
-    checkpoint = resolve_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
-    check_output_dir(training_args.output_dir, script_args.overwrite_output_dir, checkpoint)
+    check_training_options(training_args)
+    checkpoint = prepare_output_dir(
+        training_args.output_dir, script_args.overwrite_output_dir, training_args.resume_from_checkpoint
+    )
     held_push = hold_push(training_args)  # checks Hub access now; pushes once the outputs are written
     check_model_source(model_args.model_name_or_path)
+    check_label_model(training_args, supervisor_count(script_args, training_args))
 
     # 1. data and weak judgements
     seed = training_args.data_seed if training_args.data_seed is not None else training_args.seed
     train, splits = load_pairs(script_args, seed)
     generations = generation_evaluation(script_args, training_args, splits["target"], seed)
-    train, splits = label_pairs(script_args, training_args, train, splits, checkpoint)
+    gold = generations.gold if generations is not None else None
+    train, splits = label_pairs(script_args, training_args, train, splits, checkpoint, gold)
     labelling_seconds = time.perf_counter() - start
     labelling = {"train": _cache_status(train), **{k: _cache_status(v) for k, v in splits.items()}}
 

@@ -65,17 +65,19 @@ def run_label(args: argparse.Namespace) -> int:
         read_provenance,
         save_labeled,
     )
-    from ..pipeline.outputs import check_hub_access
+    from ..pipeline.checks import check_at_least
+    from ..pipeline.outputs import check_hub_access, check_output_dir
 
     if not args.output_dir and not args.push_to_hub:
         raise SystemExit("raven-align label: give --output_dir and/or --push_to_hub")
-    if args.output_dir and os.path.exists(args.output_dir) and os.listdir(args.output_dir):
-        if not args.overwrite_output_dir:
-            raise FileExistsError(
-                f"--output_dir {args.output_dir} is not empty: pass --overwrite_output_dir to replace it, or "
-                "choose another folder"
-            )
-    check_hub_access(bool(args.push_to_hub), args.push_to_hub)  # before any scoring
+    if args.output_dir:  # the programs' output-folder rule (the set is swapped in only once complete)
+        check_output_dir(args.output_dir, args.overwrite_output_dir, flag="--overwrite_output_dir")
+    check_hub_access(bool(args.push_to_hub), args.push_to_hub, "--push_to_hub")  # before any scoring
+    sizes = {
+        "supervisor_batch_size": "give a batch size of at least 1",
+        "supervisor_max_length": "give a token limit",
+    }
+    check_at_least(args, 1, sizes)
     supervisors = [
         build_supervisor(
             spec,

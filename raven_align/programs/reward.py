@@ -12,68 +12,13 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
-from trl import ScriptArguments
-
 from ..evaluation.reward_report import results_markdown, write_results
+from ..pipeline.preference_arguments import RewardScriptArguments
 from ..pipeline.reward_models import fit_reward_model, score_accuracy
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class RewardScriptArguments(ScriptArguments):
-    """What to train on and where to measure (the recipe's script arguments; TRL's ``ScriptArguments`` plus ours)."""
-
-    dataset_name: str | None = field(
-        default="embedded:amazon_food",
-        metadata={
-            "help": "`embedded:<domain>` (rotten_tomatoes, amazon_food, drugs_com), a `save_to_disk` folder, "
-            "a folder of data files or one file, or a Hub dataset ID (TRL's preference format)."
-        },
-    )
-    eval_domains: list[str] | None = field(
-        default=None,
-        metadata={
-            "help": "Embedded domains whose test pairs are scored besides the dataset's own test split "
-            "(default: every embedded domain). Pass `none` for no others."
-        },
-    )
-    max_train_samples: int | None = field(
-        default=None, metadata={"help": "At most this many training pairs."}
-    )
-    max_eval_samples: int | None = field(
-        default=None, metadata={"help": "At most this many test pairs per domain."}
-    )
-    max_chars: int | None = field(default=None, metadata={"help": "Embedded domains: drop longer reviews."})
-    test_size: float = field(
-        default=0.2, metadata={"help": "Held-out share (or count) of data with a train split only (seeded)."}
-    )
-    supervisors: list[str] | None = field(
-        default=None,
-        metadata={
-            "help": "Weak supervisor specs (e.g. embedded:vader, rm:PATH; see raven_align.pipeline.specs). "
-            "The training pairs are labelled with them, presented in a random order, and the reward model "
-            "learns from their judgements (unless supervision=gt)."
-        },
-    )
-    supervisor_batch_size: int = field(
-        default=64, metadata={"help": "Batch size of the supervisors and of the held-out scoring."}
-    )
-    label_cache: bool = field(default=True, metadata={"help": "Reuse cached supervisor judgements."})
-    torch_threads: int | None = field(
-        default=None,
-        metadata={"help": "torch.set_num_threads (1 is fastest for MiniLM on a shared 2-core CPU)."},
-    )
-    overwrite_output_dir: bool = field(default=False, metadata={"help": "Allow a non-empty output_dir."})
-
-    def __post_init__(self):
-        from ..pipeline.checks import spec_list
-
-        if self.supervisors is not None:
-            self.supervisors = spec_list(self.supervisors)  # YAML `supervisors: vader` is one spec
 
 
 def load_reward_data(args: RewardScriptArguments, weak: bool, seed: int) -> tuple[Any, dict[str, Any]]:
@@ -172,19 +117,22 @@ def label_splits(
 def check_run(script_args: RewardScriptArguments, training_args: Any, model_args: Any) -> Any:
     """The checks before any work (supervision, output folder, checkpoint, Hub access, model source); returns the
     push held back until the outputs are written (see :func:`~raven_align.pipeline.outputs.hold_push`)."""
-    from ..pipeline.checks import check_model_source, resolve_checkpoint
-    from ..pipeline.outputs import check_output_dir, hold_push
+    from ..pipeline.checks import check_label_model, check_model_source, check_training_options
+    from ..pipeline.outputs import hold_push, prepare_output_dir
 
     if training_args.supervision != "gt" and not script_args.supervisors:
         raise ValueError(
             f"supervision={training_args.supervision!r} learns from weak supervisors: give "
             "--supervisors (e.g. embedded:vader); for plain reward modelling pass --supervision gt"
         )
-    checkpoint = resolve_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
-    check_output_dir(training_args.output_dir, script_args.overwrite_output_dir, checkpoint)
-    training_args.resume_from_checkpoint = checkpoint
+    check_training_options(training_args)
+    training_args.resume_from_checkpoint = prepare_output_dir(
+        training_args.output_dir, script_args.overwrite_output_dir, training_args.resume_from_checkpoint
+    )
     held_push = hold_push(training_args)
     check_model_source(model_args.model_name_or_path)
+    if script_args.supervisors and training_args.supervision != "gt":
+        check_label_model(training_args, len(training_args.supervisor_names or script_args.supervisors))
     return held_push
 
 

@@ -44,6 +44,33 @@ def reward_input_ids(tokenizer: Any, prompt: Any, completion: Any, use_chat_temp
     return list(tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True)["input_ids"])
 
 
+def check_one_output(src: HFModelSource, model: Any) -> None:
+    """Refuse, when the supervisor is built, a sequence classifier of several labels as a reward model: it has one
+    score per class, not one reward (its config's ``num_labels``; a folder whose architectures name no
+    classification head is left to the head check at load)."""
+    if src.source is None:
+        config = getattr(model, "config", None)
+        architectures = [type(model).__name__]
+    else:
+        try:
+            from transformers import AutoConfig
+
+            kwargs = {"revision": src.revision} if src.revision and not src.is_local else {}
+            config = AutoConfig.from_pretrained(src.source, **kwargs)
+        except Exception:  # config not reachable now: the check of the logits at scoring still applies
+            return
+        architectures = config.architectures or []
+    if config is None or not any("ForSequenceClassification" in a for a in architectures):
+        return
+    if config.num_labels != 1:
+        raise ValueError(
+            f"{src.source or type(model).__name__} has {config.num_labels} outputs (num_labels="
+            f"{config.num_labels}, labels {dict(config.id2label)}): a reward model has one (num_labels=1). A "
+            "classifier of classes scores classification data as `classifier:` (it is no reward for pairs); "
+            "give a reward model trained with one output (e.g. with `raven-align reward`)"
+        )
+
+
 class RewardModelSupervisor(Supervisor):
     """Scores ``(prompt, completion)`` with a reward model (an ``AutoModelForSequenceClassification`` with one label).
 
@@ -86,6 +113,7 @@ class RewardModelSupervisor(Supervisor):
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.src = HFModelSource(model, revision, device, dtype, model_kwargs)
         self.src.require_head(("ForSequenceClassification", "Reward"), "sequence-classification reward model")
+        check_one_output(self.src, model)
         self.tokenizer = load_tokenizer(tokenizer, model, self.src.revision)
         if self.tokenizer is None:
             raise ValueError("RewardModelSupervisor needs a tokenizer when the model is given as an object")

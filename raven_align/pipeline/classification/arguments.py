@@ -7,11 +7,45 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..checks import check_at_least
 from .given import normalize_supervisors
+
+SCENARIOS = ("id", "ood")
+_SIZES = {
+    "image_size": "give the side of the images in pixels",
+    "channels": "give 1 (grey) or 3 (colour)",
+    "max_weak_train": "give a number of examples, or null for all",
+    "max_train_samples": "give a number of examples, or null for all",
+    "max_eval_samples": "give a number of examples, or null for all",
+    "max_length": "give a token limit",
+    "lora_r": "give the LoRA rank (e.g. 8)",
+    "num_threads": "give a number of torch threads (1 is fastest for probes)",
+    "val_size": "the labelled validation slice picks the supervisor of `select` and gives each run's "
+    "val_accuracy (e.g. 100)",
+}
 
 
 def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
+
+
+def check_w2s_options(args: W2SArguments) -> None:
+    """Sizes, fractions, seeds and scenarios that could not produce what the program reports, refused at parse."""
+    check_at_least(args, 1, _SIZES)
+    check_at_least(args, 2, {"num_classes": "a classifier needs at least 2 classes; or null: max label + 1"})
+    if not 0 < args.weak_fraction < 1:
+        raise ValueError(
+            f"weak_fraction must be in (0, 1), got {args.weak_fraction}: it is the share of each source domain "
+            "the supervisors train on; the rest trains the strong model (0.5 halves it)"
+        )
+    if not args.seeds or len(set(args.seeds)) != len(args.seeds):
+        raise ValueError(
+            f"seeds must be distinct and at least one, got {args.seeds}: the intervals over seeds would count "
+            "one run several times"
+        )
+    unknown = [s for s in args.scenarios if s not in SCENARIOS]
+    if not args.scenarios or unknown or len(set(args.scenarios)) != len(args.scenarios):
+        raise ValueError(f"scenarios must be distinct, some of {list(SCENARIOS)}, got {args.scenarios}")
 
 
 @dataclass
@@ -100,6 +134,7 @@ class W2SArguments:
         if "id" in self.scenarios and not any(s.get("domains") for s in self.supervisors.values()):
             raise ValueError("the id scenario needs a supervisor with source `domains` (or scenarios: [ood])")
         self.method_table(list(self.supervisors))  # an unknown --only method fails now, not after training
+        check_w2s_options(self)
 
     def method_table(self, names: list[str]) -> dict[str, dict]:
         table = dict(self.methods)
