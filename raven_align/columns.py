@@ -140,18 +140,18 @@ def margins_from_dataset(dataset: Any, names: Sequence[str]) -> torch.Tensor:
 
 
 def _numbers(dataset: Any, column: str) -> torch.Tensor:
-    """A numeric judgement column as float64; an error naming the column for anything else (e.g. strings)."""
+    """A numeric judgement column as float64; an error naming the column, the value and the row for anything
+    else (strings, missing values, lists)."""
     values = dataset[column]
-    try:
-        if any(isinstance(v, str | bytes) for v in values[:1]):
-            raise TypeError
-        return torch.tensor(values, dtype=torch.float64)
-    except (TypeError, ValueError, RuntimeError) as e:
-        kind = type(values[0]).__name__ if len(values) else "?"
+    bad = next(((i, v) for i, v in enumerate(values) if not isinstance(v, int | float)), None)
+    if bad is not None:
+        i, v = bad
         raise ValueError(
-            f"judgement column {column!r} must hold one number per row, got {kind} values: convert it, e.g. "
-            f"dataset.cast_column({column!r}, datasets.Value('float64'))"
-        ) from e
+            f"judgement column {column!r} must hold one number per row, got {type(v).__name__} values "
+            f"({v!r} at row {i}): convert it, e.g. dataset.cast_column({column!r}, datasets.Value('float64'))"
+            + (", or relabel the rows with missing judgements" if v is None else "")
+        )
+    return torch.tensor(values, dtype=torch.float64)
 
 
 def check_margins_informative(margins: torch.Tensor, names: Sequence[str]) -> list[str]:
@@ -181,17 +181,55 @@ def truth_values(values: Sequence[Any], column: str) -> list[bool]:
     return out
 
 
+def class_labels(values: Sequence[Any], column: str, num_classes: int) -> torch.Tensor:
+    """A class-label column as ``(N,)`` int64: whole numbers in ``[0, num_classes)`` only; an error naming the
+    column, the value and the row for anything else (strings such as "positive", ``3`` of 3 classes, ``1.5``,
+    missing values)."""
+    for i, v in enumerate(values):
+        if (
+            not isinstance(v, bool)
+            and isinstance(v, int | float)
+            and float(v).is_integer()
+            and 0 <= v < num_classes
+        ):
+            continue
+        fix = (
+            f"map the names to class ids first, e.g. dataset.class_encode_column({column!r})"
+            if isinstance(v, str)
+            else f"class ids are 0..{num_classes - 1} here: check the data or the number of classes"
+        )
+        raise ValueError(
+            f"label column {column!r} must hold class ids 0..{num_classes - 1} ({num_classes} classes, as the "
+            f"judgements have), got {v!r} at row {i}: {fix}"
+        )
+    return torch.tensor([int(v) for v in values], dtype=torch.long)
+
+
 def probs_from_dataset(dataset: Any, names: Sequence[str], prefix: str = PROBS_PREFIX) -> torch.Tensor:
     """The ``(N, K, C)`` float64 judgement tensor, validated: same C everywhere, finite, rows on the simplex."""
     if len(dataset) == 0:
         raise ValueError("the training dataset is empty")
     per_sup = []
     for name in names:
-        values = dataset[probs_column(name, prefix)]
+        column = probs_column(name, prefix)
+        values = dataset[column]
         try:
             per_sup.append(torch.tensor(values, dtype=torch.float64))
-        except (ValueError, TypeError) as e:  # ragged lists
-            raise ValueError(f"{prefix}{name} must hold one list of C class probabilities per row") from e
+        except (ValueError, TypeError) as e:  # ragged lists, strings, missing values
+            bad = next(
+                (
+                    (i, v)
+                    for i, v in enumerate(values)
+                    if not isinstance(v, list | tuple) or not all(isinstance(x, int | float) for x in v)
+                ),
+                None,
+            )
+            found = "" if bad is None else f"; got {bad[1]!r} at row {bad[0]}"
+            raise ValueError(
+                f"judgement column {column!r} must hold one list of C class probabilities (numbers) per row, the "
+                f"same C in every row{found}: relabel it, or convert it, e.g. dataset.cast_column({column!r}, "
+                "datasets.Sequence(datasets.Value('float64')))"
+            ) from e
     shapes = {tuple(p.shape) for p in per_sup}
     if len(shapes) != 1 or len(next(iter(shapes))) != 2 or next(iter(shapes))[1] < 2:
         raise ValueError(

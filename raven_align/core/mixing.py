@@ -7,6 +7,8 @@ Shapes follow one convention everywhere: the supervisor axis is dim 1.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 _EPS = 1e-12
@@ -88,29 +90,46 @@ def _mean_entropy_at(log_p: torch.Tensor, t: float) -> float:
 
 
 def fit_temperatures(
-    probs: torch.Tensor, target_entropy: float | None = None, iters: int = 60
+    probs: torch.Tensor,
+    target_entropy: float | None = None,
+    iters: int = 60,
+    names: Sequence[str] | None = None,
 ) -> torch.Tensor:
     """Label-free calibration: one temperature per supervisor so all have the same mean entropy.
 
     Under the ``ce`` objective ``CE(p_k, f) = H(p_k) + KL(p_k || f)`` rewards confident supervisors
     whatever their accuracy; equalising the mean entropy removes that advantage without ground truth.
     ``probs`` is ``(N, K, C)``; the common target defaults to the supervisors' average mean entropy.
-    Temperature scaling keeps each supervisor's argmax, so its accuracy is unchanged.
+    Temperature scaling keeps each supervisor's argmax, so its accuracy is unchanged. ``names`` (one per
+    supervisor) name them in the errors.
     """
     if probs.ndim != 3:
         raise ValueError(f"probs must be (N, supervisors, classes), got {tuple(probs.shape)}")
+    names = list(names) if names is not None else [f"#{k}" for k in range(probs.shape[1])]
     probs = probs.double()
     log_p = torch.log(probs.clamp_min(_EPS))
     current = entropy(probs).mean(0)
     target = float(current.mean()) if target_entropy is None else float(target_entropy)
     max_h = float(torch.log(torch.tensor(float(probs.shape[-1]))))
+    if target_entropy is None and not 0.0 < target < max_h:
+        extreme = "one-hot (certain) on every row" if target <= 0 else "uniform on every row"
+        raise ValueError(
+            f"temperature calibration cannot work here: every supervisor {names} is {extreme}, so there is no "
+            "spread of confidence to equalise and temperature scaling cannot change them; use "
+            "supervisor_calibration='none'"
+        )
     if not 0.0 < target < max_h:
         raise ValueError(f"target entropy must lie in (0, log C = {max_h:.4f}), got {target}")
     temps = []
     for k in range(probs.shape[1]):
         lo, hi = 1e-3, 1e3  # mean entropy increases monotonically with the temperature
         if _mean_entropy_at(log_p[:, k], hi) < target or _mean_entropy_at(log_p[:, k], lo) > target:
-            raise ValueError(f"supervisor {k} cannot reach mean entropy {target:.4f} by temperature scaling")
+            raise ValueError(
+                f"supervisor {names[k]!r} cannot reach the supervisors' common mean entropy {target:.4f} by "
+                f"temperature scaling (its own is {float(current[k]):.4f}, at most log C = {max_h:.4f}; uniform "
+                "rows stay uniform at any temperature): leave it out (supervisor_names) or use "
+                "supervisor_calibration='none'"
+            )
         for _ in range(iters):  # bisection in log-space
             mid = (lo * hi) ** 0.5
             if _mean_entropy_at(log_p[:, k], mid) < target:

@@ -19,6 +19,7 @@ from ..columns import (
     LABELS_KEY,
     PROBS_KEY,
     PROBS_PREFIX,
+    class_labels,
     classification_signature_columns,
     probs_from_dataset,
     resolve_classification_supervisors,
@@ -30,6 +31,7 @@ from ..core import (
     easy_mask,
     fit_temperatures,
 )
+from ..core.label_model import warn_trusted_constant
 from ..core.losses import masked_mean
 from .classification_collator import RavenClassificationCollator
 from .mixin import RavenTrainerMixin
@@ -92,9 +94,11 @@ class RavenClassificationTrainer(RavenTrainerMixin, Trainer):
         )
         identities = self.raven_identities(train_dataset)
         probs = probs_from_dataset(train_dataset, names, args.supervisor_prefix)
+        check_classes(model, probs.shape[-1], names, args.supervisor_prefix)
+        check_label_columns(train_dataset, kwargs.get("eval_dataset"), args.label_column, probs.shape[-1])
         # Label-free calibration is fitted once on the whole training set, like the reference loop does.
         self.raven_temperatures = (
-            fit_temperatures(probs) if args.supervisor_calibration == "temperature" else None
+            fit_temperatures(probs, names=names) if args.supervisor_calibration == "temperature" else None
         )
         if self.raven_temperatures is not None:
             probs = apply_temperature(probs, self.raven_temperatures.double())
@@ -118,6 +122,7 @@ class RavenClassificationTrainer(RavenTrainerMixin, Trainer):
             keep_columns=self._raven_keep_columns,
             supervisor_info=identities,
         )
+        warn_trusted_constant(args, names, probs, "probs", self.raven_weights.initial)
 
     # -- loss ----------------------------------------------------------------------------------------
     def calibrate(self, probs: torch.Tensor) -> torch.Tensor:
@@ -179,6 +184,51 @@ class RavenClassificationTrainer(RavenTrainerMixin, Trainer):
         if any(inputs.get(k) is None for k in self.label_names):
             inputs = {k: v for k, v in inputs.items() if k != PROBS_KEY}
         return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys)
+
+
+def model_classes(model) -> tuple[int, str] | None:
+    """How many classes ``model`` outputs and where that is read: an HF model's ``config.num_labels``, a
+    module's ``num_labels``/``num_classes``, or the head of the package's probes; None when unknown."""
+    from .probes import LinearProbe, SmallConvNet
+
+    if isinstance(model, LinearProbe | SmallConvNet):
+        head = model.linear if isinstance(model, LinearProbe) else model.head
+        return head.out_features, f"its head ({type(model).__name__})"
+    config = getattr(model, "config", None)
+    if isinstance(getattr(config, "num_labels", None), int):
+        return config.num_labels, "config.num_labels"
+    for attr in ("num_labels", "num_classes"):
+        if isinstance(getattr(model, attr, None), int):
+            return getattr(model, attr), attr
+    return None
+
+
+def check_classes(model, num_classes: int, names: list[str], prefix: str) -> None:
+    """Refuse a model whose number of outputs differs from the judgements' number of classes (the loss would
+    fail at the first step, or worse, broadcast)."""
+    found = model_classes(model) if model is not None else None
+    if found is not None and found[0] != num_classes:
+        raise ValueError(
+            f"the model outputs {found[0]} classes ({found[1]}) but the judgements "
+            f"{[prefix + n for n in names]} have {num_classes}: build the model with {num_classes} classes "
+            f"(e.g. num_labels={num_classes}), or relabel with supervisors of its classes"
+        )
+
+
+def check_label_columns(train_dataset, eval_dataset, label_column: str, num_classes: int) -> None:
+    """Class ids in ``[0, num_classes)`` in the label column of the training set and of every evaluation set that
+    has one (an out-of-range or string label would fail inside the loss, or mis-score evaluation silently)."""
+    sets = {"the training dataset": train_dataset}
+    if isinstance(eval_dataset, dict):
+        sets.update({f"evaluation set {k!r}": v for k, v in eval_dataset.items()})
+    elif eval_dataset is not None:
+        sets["the evaluation dataset"] = eval_dataset
+    for what, ds in sets.items():
+        if label_column in (getattr(ds, "column_names", None) or []):
+            try:
+                class_labels(ds[label_column], label_column, num_classes)
+            except ValueError as e:
+                raise ValueError(f"{what}: {e}") from None
 
 
 def _log(probs: torch.Tensor) -> torch.Tensor:

@@ -28,6 +28,7 @@ from ..columns import (
     truth_values,
 )
 from ..core import PreferenceBatch, easy_mask, margin_scales
+from ..core.label_model import warn_trusted_constant
 from ..labeling.persist import persist_dataset
 
 
@@ -108,6 +109,13 @@ def prepare_supervision(train_dataset, args) -> PreferenceSupervision:
         raise ValueError(f"gt_column {args.gt_column!r} is not a column of the training dataset")
     if args.gt_column:
         truth_values(train_dataset[args.gt_column], args.gt_column)  # refuse "yes"/"no" strings now
+        if not args.method.needs_truth:
+            warnings.warn(
+                f"gt_column={args.gt_column!r} is read by supervision='gt' only: supervision="
+                f"{args.supervision!r} trains without the truth (it is not used); drop gt_column, or pass "
+                "supervision='gt' for the ceiling",
+                stacklevel=3,
+            )
     elif args.method.needs_truth:  # with judgement columns the presented order carries no truth
         raise ValueError(
             f"supervision={args.supervision!r} needs gt_column: these pairs have judgement columns, so their "
@@ -141,6 +149,7 @@ def start_preference_supervision(trainer, sup: PreferenceSupervision, collator_c
         keep_columns=preference_signature_columns(sup.names, trainer.args.gt_column),
         supervisor_info=identities,
     )
+    warn_trusted_constant(trainer.args, sup.names, sup.margins, "margins", trainer.raven_weights.initial)
 
 
 def supervised_preference_loss(

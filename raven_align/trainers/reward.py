@@ -1,7 +1,9 @@
 """RavenRewardTrainer: TRL's RewardTrainer, trained from the truth or from a learned mixture of supervisors.
 
 With ground-truth pairs (``supervision="gt"``) it is TRL's Bradley–Terry reward modelling, unchanged:
-this is how the weak reward models of a source domain are made. With supervisor judgement columns it
+this is how the weak reward models of a source domain are made. ``gt_column`` is honoured there too: the pairs
+(and evaluation pairs that have the column) are put in truth order before TRL sees them, and a ``gt_label``
+column that contradicts the presented order without ``gt_column`` is refused. With supervisor judgement columns it
 trains a strong reward model from the weak ensemble: the pair's target is the mixture's preference
 (the ``soft`` preference loss with β = 1 on the reward difference; see ``docs/method.md``).
 """
@@ -13,7 +15,13 @@ from dataclasses import dataclass
 import torch
 from trl import RewardConfig, RewardTrainer
 
-from ..columns import GT_KEY, MARGINS_KEY, find_preference_supervisors, preference_signature_columns
+from ..columns import (
+    GT_KEY,
+    JUDGEMENT_PREFIXES,
+    MARGINS_KEY,
+    preference_signature_columns,
+    truth_values,
+)
 from ..core import easy_mask
 from ..core.losses import masked_mean
 from .mixin import RavenTrainerMixin
@@ -49,7 +57,14 @@ class RavenRewardTrainer(RavenTrainerMixin, RewardTrainer):
         # Plain reward modelling needs no supervisors; anything else is validated before tokenising.
         if train_dataset is None:
             raise ValueError("`train_dataset` is required")
-        plain = args.supervision == "gt" and not find_preference_supervisors(list(train_dataset.column_names))
+        # any judgement column, even half a supervisor's, goes through the checks (it is never dropped silently)
+        plain = args.supervision == "gt" and not any(
+            c.startswith(JUDGEMENT_PREFIXES) for c in train_dataset.column_names
+        )
+        if plain:  # TRL's loss takes `chosen` as the better response: put the pairs in truth order first
+            train_dataset = truth_ordered(train_dataset, args.gt_column, "the training dataset")
+            if kwargs.get("eval_dataset") is not None:
+                kwargs["eval_dataset"] = _ordered_eval(kwargs["eval_dataset"], args.gt_column)
         sup = None if plain else prepare_supervision(train_dataset, args)
         self.raven_margin_scales = None if plain else sup.scales
         self._raven_writes_card = not plain  # plain reward modelling keeps TRL's card
@@ -90,3 +105,57 @@ class RavenRewardTrainer(RavenTrainerMixin, RewardTrainer):
                 gather((torch.sign(h) == torch.sign(mixed)).float()).mean().item()
             )
         return (loss, outputs) if return_outputs else loss
+
+
+def truth_ordered(dataset, gt_column: str | None, what: str):
+    """``dataset`` with the truly better response as ``chosen`` in every pair, by ``gt_column`` (true where the
+    presented ``chosen`` is better): the other pairs have their sides swapped, with every paired column
+    (``chosen*``/``rejected*``), a TRL ``margin`` negated, and ``gt_column`` then true everywhere.
+
+    Without ``gt_column`` the presented order is taken as the truth (TRL's convention), unless a ``gt_label``
+    column says otherwise on some pair: that is refused, naming the column and the option.
+    """
+    if gt_column is None:
+        if "gt_label" in dataset.column_names:
+            worse = [i for i, t in enumerate(truth_values(dataset["gt_label"], "gt_label")) if not t]
+            if worse:
+                raise ValueError(
+                    f"{what} has a gt_label column that says the presented `chosen` is the worse response at "
+                    f"row(s) {worse[:5]} ({len(worse)} of {len(dataset)}), but supervision='gt' without gt_column "
+                    "takes `chosen` as the better one (TRL's convention): pass gt_column='gt_label' "
+                    "(--gt_column gt_label) to train on the truth, or drop the column if `chosen` is better"
+                )
+        return dataset
+    if gt_column not in dataset.column_names:
+        raise ValueError(f"gt_column {gt_column!r} is not a column of {what} (it has {dataset.column_names})")
+    swap = [not t for t in truth_values(dataset[gt_column], gt_column)]
+    if not any(swap):
+        return dataset
+    names = set(dataset.column_names)
+    pairs = [
+        (c, c.replace("chosen", "rejected"))
+        for c in dataset.column_names
+        if "chosen" in c and c.replace("chosen", "rejected") in names
+    ]
+
+    def swap_sides(batch, indices):
+        flip = [swap[i] for i in indices]
+        out = {}
+        for a, b in pairs:
+            out[a] = [y if f else x for x, y, f in zip(batch[a], batch[b], flip, strict=True)]
+            out[b] = [x if f else y for x, y, f in zip(batch[a], batch[b], flip, strict=True)]
+        if "margin" in batch:
+            out["margin"] = [-m if f else m for m, f in zip(batch["margin"], flip, strict=True)]
+        out[gt_column] = [True if isinstance(v, bool) else 1 for v in batch[gt_column]]
+        return out
+
+    return dataset.map(swap_sides, batched=True, with_indices=True, desc=f"Truth order by {gt_column}")
+
+
+def _ordered_eval(eval_dataset, gt_column: str | None):
+    """Evaluation pairs in truth order where they carry ``gt_column`` (others keep TRL's convention)."""
+    if isinstance(eval_dataset, dict):
+        return {k: _ordered_eval(v, gt_column) for k, v in eval_dataset.items()}
+    if gt_column is not None and gt_column not in eval_dataset.column_names:
+        return eval_dataset
+    return truth_ordered(eval_dataset, gt_column, "the evaluation dataset")

@@ -1,0 +1,299 @@
+"""Bad inputs whose data used to give a silent or late result (docs/bad_inputs.md, rows 90-119, one test per row):
+the prompt taken out of pairs, the truth column, the splits, empty saved data, class counts and labels, string
+columns, temperature calibration and label-model weights. Each error names the problem and the fix and comes before
+anything expensive; each suspicious-but-legal setting gets one warning."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from bad_input_helpers import _dpo_trainer, _jsonl, _pairs
+from datasets import Dataset, DatasetDict
+
+from raven_align.pipeline.data import load_preference_splits, standardize_preferences
+from raven_align.trainers import RavenClassificationConfig, RavenClassificationTrainer
+from raven_align.trainers.probes import LinearProbe
+
+SPEC = "callable:bad_input_helpers:exploding_reward"  # a supervisor that fails if scoring ever starts
+
+
+def _chat(role, text):
+    return {"role": role, "content": text}
+
+
+# -- the prompt disappears --------------------------------------------------------------------------------------
+
+
+def test_pairs_without_a_shared_start_are_refused():
+    hh = "\n\nHuman: Review the film.\n\nAssistant:"
+    pairs = Dataset.from_dict(
+        {
+            "chosen": [f"{hh} Great.", "Good fun.", f"{hh} Fine."],
+            "rejected": [f"{hh} Dull.", "Bad.", f"{hh} Poor."],
+        }
+    )
+    with pytest.raises(
+        ValueError, match=r"share no start .* at row\(s\) \[1\] \(1 of 3\).*give a `prompt` column"
+    ):
+        standardize_preferences(pairs)
+
+
+def test_the_prompt_is_cut_at_a_word_boundary():
+    start = "Loved it, awful boring slow"
+    pairs = Dataset.from_dict(
+        {"chosen": [f"{start} poor ", "The cat sat."], "rejected": [f"{start} poort", "The car sat."]}
+    )
+    out = standardize_preferences(pairs).to_list()
+    assert out[0] == {
+        "prompt": start,
+        "chosen": " poor ",
+        "rejected": " poort",
+    }  # TRL's cut: "...poor" + " "/"t"
+    assert out[1] == {"prompt": "The", "chosen": " cat sat.", "rejected": " car sat."}
+
+
+def test_conversational_prompt_with_string_responses_is_refused():
+    pairs = Dataset.from_dict(
+        {
+            "prompt": [[_chat("user", "Review the film.")]] * 2,
+            "chosen": ["Great."] * 2,
+            "rejected": ["Dull."] * 2,
+        }
+    )
+    with pytest.raises(
+        ValueError, match="'prompt' is conversational .* plain strings.*give the responses as messages"
+    ):
+        standardize_preferences(pairs)
+
+
+def test_message_without_role_is_refused_by_label(tmp_path, sup_cache):
+    from raven_align.cli import main
+
+    q = _chat("user", "Review the film.")
+    rows = [{"chosen": [q, _chat("assistant", "Great.")], "rejected": [q, _chat("assistant", "Dull.")]}] * 3
+    rows.append({"chosen": [q, {"content": "Fine."}], "rejected": [q, _chat("assistant", "Poor.")]})
+    data = _jsonl(tmp_path / "chat.jsonl", rows)
+    with pytest.raises(ValueError, match=r"'chosen' at row 3 has message 1 without a role .*'role'"):
+        main(["label", "--dataset_name", str(data), "-s", SPEC, "--output_dir", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()
+
+
+def test_string_prompt_beside_unshared_conversations_is_refused():
+    pairs = Dataset.from_dict(
+        {
+            "prompt": ["Review the film."] * 2,
+            "chosen": [[_chat("assistant", "Great.")]] * 2,
+            "rejected": [[_chat("assistant", "Dull.")]] * 2,
+        }
+    )
+    with pytest.raises(
+        ValueError, match=r"`prompt` holds strings .* share no turn .*give the prompt as messages"
+    ):
+        standardize_preferences(pairs)
+
+
+def test_identical_chosen_and_rejected_warn():
+    pairs = Dataset.from_dict(
+        {"prompt": ["p"] * 3, "chosen": ["a", "same", "c"], "rejected": ["b", "same", "d"]}
+    )
+    with pytest.warns(
+        UserWarning, match=r"1 pair\(s\) whose `chosen` and `rejected` are the same, first at row\(s\) \[1\]"
+    ):
+        standardize_preferences(pairs)
+
+
+def test_truth_strings_are_refused_when_the_data_is_loaded(tmp_path):
+    rows = [
+        {"prompt": "p", "chosen": "a", "rejected": "b", "gt_label": "yes" if i % 2 else "no"}
+        for i in range(6)
+    ]
+    with pytest.raises(
+        ValueError,
+        match=r"'train' split of .*p.jsonl: truth column 'gt_label' must hold booleans or 0/1 .*got 'no' at row 0",
+    ):
+        load_preference_splits(str(_jsonl(tmp_path / "p.jsonl", rows)), test_size=2)
+
+
+# -- the truth ignored ----------------------------------------------------------------------------------------------
+
+GOOD = ["great excellent", "excellent fine", "great fine", "loved it great"]
+BAD = ["awful boring", "boring poor", "awful poor", "slow awful boring"]
+
+
+def _worse_first(n=16, gt=True):
+    rows = {"prompt": ["Review."] * n, "chosen": [BAD[i % 4] for i in range(n)]}
+    rows["rejected"] = [GOOD[(i + 1) % 4] for i in range(n)]
+    return Dataset.from_dict({**rows, "gt_label": [0] * n} if gt else rows)
+
+
+def _reward_trainer(tmp_path, tok, data, **kw):
+    from tiny_models import tiny_reward_model
+
+    from raven_align.trainers import RavenRewardConfig, RavenRewardTrainer
+
+    args = dict(output_dir=str(tmp_path / "rm"), per_device_train_batch_size=8, max_steps=6, learning_rate=1e-2,
+                bf16=False, use_cpu=True, report_to="none", save_strategy="no", seed=0, max_length=32,
+                disable_tqdm=True, supervision="gt")  # fmt: skip
+    return RavenRewardTrainer(
+        tiny_reward_model(tok),
+        args=RavenRewardConfig(**{**args, **kw}),
+        train_dataset=data,
+        processing_class=tok,
+    )
+
+
+def test_reward_gt_column_orders_the_pairs_by_the_truth(tmp_path, sup_tokenizer_plain):
+    tok = sup_tokenizer_plain
+    trainer = _reward_trainer(tmp_path, tok, _worse_first(), gt_column="gt_label")
+    batch = next(iter(trainer.get_train_dataloader()))  # what TRL's loss sees: [chosen; rejected]
+    chosen = tok.batch_decode(batch["input_ids"][: len(batch["input_ids"]) // 2], skip_special_tokens=True)
+    assert all(any(g in c for g in GOOD) for c in chosen), (
+        chosen
+    )  # the truly better response, not the presented
+    trainer.train()
+    model = trainer.model.eval()
+    with torch.no_grad():
+        reward = {
+            t: model(**tok(f"Review. {t}", return_tensors="pt").to(model.device)).logits.item()
+            for t in GOOD + BAD
+        }
+    accuracy = np.mean([reward[g] > reward[b] for g in GOOD for b in BAD])
+    assert accuracy >= 0.9  # against the truth (on TRL's convention, the same data trains it to 0.0)
+
+
+def test_gt_label_against_the_presented_order_is_refused(tmp_path, sup_tokenizer_plain):
+    from raven_align.trainers import RavenRewardConfig, RavenRewardTrainer
+
+    args = RavenRewardConfig(output_dir=str(tmp_path), supervision="gt", use_cpu=True, report_to="none")
+    with pytest.raises(
+        ValueError, match=r"gt_label .* worse response at row\(s\) \[0, 1, 2, 3, 4\] \(16 of 16\).*gt_column"
+    ):
+        RavenRewardTrainer("org/never-loaded", args=args, train_dataset=_worse_first())
+
+
+def test_half_a_supervisor_is_refused_in_plain_reward_modelling(tmp_path):
+    from raven_align.trainers import RavenRewardConfig, RavenRewardTrainer
+
+    args = RavenRewardConfig(output_dir=str(tmp_path), supervision="gt", use_cpu=True, report_to="none")
+    data = _worse_first(gt=False).add_column("reward_chosen__b", [1.0] * 16)
+    with pytest.raises(ValueError, match=r"\['reward_chosen__b'\] have no counterpart"):
+        RavenRewardTrainer("org/never-loaded", args=args, train_dataset=data)
+
+
+def test_gt_column_without_gt_supervision_warns(tmp_path):
+    with pytest.warns(UserWarning, match="gt_column='truth' is read by supervision='gt' only"):
+        with pytest.raises(OSError):  # the checks passed: the (missing) model is loaded next
+            _dpo_trainer(tmp_path, _pairs(truth=[1] * 6), gt_column="truth")
+
+
+# -- splits and empty data ------------------------------------------------------------------------------------------
+
+PAIRS = [{"prompt": "Review.", "chosen": f"good {i}", "rejected": f"bad {i}"} for i in range(8)]
+
+
+def test_a_validation_split_is_not_silently_ignored(tmp_path):
+    DatasetDict({"train": Dataset.from_list(PAIRS), "validation": Dataset.from_list(PAIRS[:2])}).save_to_disk(
+        tmp_path / "d"
+    )
+    with pytest.raises(
+        ValueError, match=r"splits \['train', 'validation'\] but no 'test' .*--dataset_test_split validation"
+    ):
+        load_preference_splits(str(tmp_path / "d"))
+    train, test = load_preference_splits(str(tmp_path / "d"), test_split="validation").values()
+    assert (len(train), len(test)) == (8, 2)
+
+
+def test_a_missing_test_split_is_named(tmp_path):
+    Dataset.from_list(PAIRS).to_json(tmp_path / "p.jsonl")  # one file: a train split only
+    with pytest.raises(ValueError, match=r"splits \['train'\] but no 'heldout' split"):
+        load_preference_splits(str(tmp_path / "p.jsonl"), test_split="heldout")
+
+
+def test_saved_dataset_without_rows_is_named(tmp_path):
+    empty = Dataset.from_list(PAIRS).select([])
+    DatasetDict({"train": Dataset.from_list(PAIRS), "test": empty}).save_to_disk(tmp_path / "d")
+    with pytest.raises(ValueError, match=r"has split\(s\) \['test'\] with no rows"):
+        load_preference_splits(str(tmp_path / "d"))
+    empty.save_to_disk(tmp_path / "e")
+    with pytest.raises(ValueError, match="saved dataset .*e has no rows"):
+        load_preference_splits(str(tmp_path / "e"))
+
+
+# -- classification: classes, labels, strings, calibration -------------------------------------------------------------
+
+
+def _texts(n=8, classes=2, **columns):
+    g = np.random.default_rng(0)
+    rows = {
+        "features": g.normal(size=(n, 4)).tolist(),
+        "label": [i % classes for i in range(n)],
+        "probs__a": np.full((n, classes), 1 / classes).tolist(),
+        "probs__b": np.eye(classes)[[i % classes for i in range(n)]].tolist(),
+    }
+    return Dataset.from_dict({**rows, **columns})
+
+
+def _clf(tmp_path, data, classes=2, **kw):
+    args = RavenClassificationConfig(output_dir=str(tmp_path), use_cpu=True, report_to="none", **kw)
+    return RavenClassificationTrainer(LinearProbe(4, classes), args=args, train_dataset=data)
+
+
+def test_model_of_other_class_count_fails_at_construction(tmp_path):
+    with pytest.raises(ValueError, match=r"model outputs 2 classes .* have 3: .*num_labels=3"):
+        _clf(tmp_path, _texts(classes=3), classes=2)
+
+
+def test_label_out_of_range_is_named(tmp_path):
+    with pytest.raises(ValueError, match=r"label column 'label' must hold class ids 0..1 .*got 2 at row 5"):
+        _clf(tmp_path, _texts(label=[0, 1, 0, 1, 0, 2, 1, 0]), supervision="gt")
+
+
+def test_string_labels_are_named(tmp_path):
+    with pytest.raises(ValueError, match=r"label column 'label' .* got 'neg' at row 0.*class_encode_column"):
+        _clf(tmp_path, _texts(label=["neg", "pos"] * 4))
+
+
+def test_string_probability_column_is_named(tmp_path):
+    with pytest.raises(
+        ValueError, match=r"judgement column 'probs__a' must hold one list .*got \['0.5', '0.5'\] at row 0"
+    ):
+        _clf(tmp_path, _texts(probs__a=[["0.5", "0.5"]] * 8))
+
+
+def test_missing_judgement_is_named(tmp_path):
+    with pytest.raises(
+        ValueError, match=r"'reward_chosen__a' must hold one number per row.*None at row 2.*relabel"
+    ):
+        _dpo_trainer(tmp_path, _pairs(reward_chosen__a=[1.0, 2.0, None, 4.0, 5.0, 6.0]))
+
+
+def test_temperature_calibration_of_one_hot_supervisors_names_them(tmp_path):
+    one_hot = np.eye(2)[[0, 1] * 4].tolist()
+    data = _texts(probs__a=one_hot, probs__b=one_hot[::-1])
+    with pytest.raises(
+        ValueError, match=r"every supervisor \['a', 'b'\] is one-hot .*supervisor_calibration='none'"
+    ):
+        _clf(tmp_path, data, supervisor_calibration="temperature")
+
+
+def test_uniform_supervisor_under_temperature_calibration_is_named(tmp_path):
+    soft = [[0.8, 0.2], [0.3, 0.7]] * 4
+    with pytest.raises(ValueError, match=r"supervisor 'a' cannot reach .* uniform rows stay uniform"):
+        _clf(tmp_path, _texts(probs__b=soft), supervisor_calibration="temperature")
+
+
+def test_label_model_trusting_a_constant_supervisor_warns(tmp_path):
+    g = np.random.default_rng(0)
+    y = g.integers(0, 2, 64)
+    always = [[0.9, 0.1]] * 64  # class 0 on every row: it tells nothing
+    noisy = np.eye(2)[np.where(g.random(64) < 0.8, y, 1 - y)] * 0.8 + 0.1
+    data = _texts(64, label=y.tolist(), probs__a=always, probs__b=noisy.tolist())
+    with pytest.warns(
+        UserWarning, match=r"gives 'a' weight 0\.\d+, although each votes one class on every example"
+    ):
+        trainer = _clf(tmp_path, data, supervision="label_model")
+    assert trainer.raven_weights.as_dict()["a"] > 0.2
+    with warnings.catch_warnings():  # RAVEN's uniform start is no label model's trust: no warning
+        warnings.simplefilter("error")
+        _clf(tmp_path, data)
