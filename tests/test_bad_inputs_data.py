@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from bad_input_helpers import _dpo_trainer, _jsonl, _pairs
+from bad_input_helpers import CPU, _dpo_trainer, _jsonl, _pairs
 from datasets import Dataset, DatasetDict
 
 from raven_align.pipeline.data import load_preference_splits, standardize_preferences
@@ -297,3 +297,49 @@ def test_label_model_trusting_a_constant_supervisor_warns(tmp_path):
     with warnings.catch_warnings():  # RAVEN's uniform start is no label model's trust: no warning
         warnings.simplefilter("error")
         _clf(tmp_path, data)
+
+
+# -- the programs on named splits and worse-first truth -------------------------------------------------------------
+
+
+def test_dpo_program_takes_named_splits(tmp_path):
+    """UltraFeedback's layout (train_prefs / test_prefs): the DPO program evaluates on the split it is told."""
+    from raven_align.programs import dpo
+
+    DatasetDict(
+        {"train_prefs": Dataset.from_list(PAIRS), "test_prefs": Dataset.from_list(PAIRS[:3])}
+    ).save_to_disk(tmp_path / "uf")
+    argv = [
+        "--dataset_name",
+        str(tmp_path / "uf"),
+        "--supervisors",
+        "length",
+        "--output_dir",
+        str(tmp_path / "o"),
+        *CPU,
+    ]
+    args, _, _ = dpo.make_parser().parse_args_and_config(args=argv)
+    with pytest.raises(ValueError, match=r"no 'train' split .*dataset_train_split"):
+        dpo.load_pairs(args, 0)
+    named = ["--dataset_train_split", "train_prefs", "--dataset_test_split", "test_prefs"]
+    args, _, _ = dpo.make_parser().parse_args_and_config(args=argv + named)
+    train, splits = dpo.load_pairs(args, 0)
+    assert (len(train), len(splits["target"])) == (8, 3)
+
+
+def test_reward_program_gt_trains_on_truth_ordered_pairs(tmp_path):
+    """`raven-align reward --supervision gt` on worse-first pairs with gt_label 0 and no --gt_column: the training
+    pairs are put in truth order before the trainer sees them (as the test split is), not trained backwards."""
+    from raven_align.programs import reward
+
+    _worse_first(8).to_json(tmp_path / "p.jsonl")
+    argv = ["--dataset_name", str(tmp_path / "p.jsonl"), "--supervision", "gt", "--eval_domains", "none"]
+    argv += CPU
+    args, training, _ = reward.make_parser().parse_args_and_config(
+        args=argv + ["--output_dir", str(tmp_path)]
+    )
+    train, tests = reward.load_reward_data(args, weak=False, seed=0)
+    assert len(train) > 0 and set(train["gt_label"]) == {1}
+    assert all(c in GOOD for c in train["chosen"]) and all(r in BAD for r in train["rejected"])
+    weak_train, _ = reward.load_reward_data(args, weak=True, seed=0)
+    assert set(weak_train["gt_label"]) == {0}  # weak runs keep the presented order: it carries no truth

@@ -78,6 +78,14 @@ class PreferenceRecipeArguments:
     dataset_data_dir: str | None = field(
         default=None, metadata={"help": "Hub dataset data_dir (e.g. harmless-base)."}
     )
+    dataset_train_split: str = field(default="train", metadata={"help": "Split to train on (TRL's name)."})
+    dataset_test_split: str = field(
+        default="test",
+        metadata={
+            "help": "Split to evaluate on (TRL's name, e.g. test_prefs); data with a train split only is cut by "
+            "test_size."
+        },
+    )
     id_dataset_name: str | None = field(
         default=None,
         metadata={"help": "In-distribution pairs (the supervisors' source domain) for a second evaluation."},

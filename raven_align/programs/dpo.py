@@ -107,7 +107,12 @@ def load_pairs(args: PreferenceRecipeArguments, seed: int) -> tuple[Any, dict[st
         seed=seed,
     )
     target = load_preference_splits(
-        args.dataset_name, config=args.dataset_config, data_dir=args.dataset_data_dir, **load
+        args.dataset_name,
+        config=args.dataset_config,
+        data_dir=args.dataset_data_dir,
+        train_split=args.dataset_train_split,
+        test_split=args.dataset_test_split,
+        **load,
     )
     splits = {"target": target["test"]}
     if args.id_dataset_name:

@@ -53,6 +53,9 @@ def load_reward_data(args: RewardScriptArguments, weak: bool, seed: int) -> tupl
     train, own = data["train"], data["test"]
     if "gt_label" in own.column_names:
         own = orient_pairs(own, by="truth")
+    if not weak and "gt_label" in train.column_names:
+        # plain reward modelling learns chosen > rejected: put the truly better response first, as in the test split
+        train = orient_pairs(train, by="truth")
     if weak and "gt_label" not in train.column_names:
         logger.warning(
             "The training pairs have no gt_label column: chosen/rejected are used in the order given"
