@@ -11,33 +11,75 @@ logit ``m = Σ_k w_k d_k`` (so ``P_w(y_a ≻ y_b) = σ(m)``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
 from .mixing import bernoulli_entropy, entropy
+from .pairwise import PAIRWISE_LOSS_TYPES, PairLogRatios, PairLoss, PairwiseLoss
 
 WEIGHT_OBJECTIVES = ("ce", "kl", "chance")
-#: The loss rules, defined once: the weight objectives each preference variant (``raven_loss_type``) defines. The
-#: paper's variants orient each pair by the mixture and have no entropy or chance term, so only ``ce``. Read by
-#: :func:`preference_loss` and by the preference configs' parse-time check (:func:`check_preference_loss`).
-PREFERENCE_OBJECTIVES = {"soft": WEIGHT_OBJECTIVES, "paper_prob": ("ce",), "paper_beta_margin": ("ce",)}
-PREFERENCE_VARIANTS = tuple(PREFERENCE_OBJECTIVES)
 
 
-def check_preference_loss(variant: str, weight_objective: str) -> None:
-    """Raise ``ValueError`` unless ``variant`` is a preference variant that defines ``weight_objective``."""
-    if variant not in PREFERENCE_OBJECTIVES:
+@dataclass(frozen=True)
+class PreferenceRule:
+    """One preference variant's row of the loss rules: the weight objectives it defines, the TRL DPO loss types
+    (``loss_type``) it combines with, and the objectives it defines only with ``loss_type=sigmoid`` alone."""
+
+    objectives: tuple[str, ...]
+    loss_types: tuple[str, ...]
+    sigmoid_only_objectives: tuple[str, ...] = ()
+
+
+#: The loss rules, defined once, per preference variant (``raven_loss_type``). ``soft`` takes the expectation of any
+#: pairwise TRL loss under the mixture (:mod:`.pairwise`); ``kl`` subtracts the mixture's Bernoulli entropy, which
+#: makes the weights' objective a KL only for the log-loss (``sigmoid``). The paper's variants are specific forms of
+#: the sigmoid loss that orient each pair by the mixture and have no entropy or chance term, so only ``ce`` and
+#: ``sigmoid``. Read by :func:`preference_loss` and by the preference configs' parse-time check
+#: (:func:`check_preference_loss`).
+PREFERENCE_RULES = {
+    "soft": PreferenceRule(WEIGHT_OBJECTIVES, PAIRWISE_LOSS_TYPES, sigmoid_only_objectives=("kl",)),
+    "paper_prob": PreferenceRule(("ce",), ("sigmoid",)),
+    "paper_beta_margin": PreferenceRule(("ce",), ("sigmoid",)),
+}
+#: The objectives column of :data:`PREFERENCE_RULES` (with ``loss_type=sigmoid``, the reward trainer's loss)
+PREFERENCE_OBJECTIVES = {variant: rule.objectives for variant, rule in PREFERENCE_RULES.items()}
+PREFERENCE_VARIANTS = tuple(PREFERENCE_RULES)
+
+
+def check_preference_loss(
+    variant: str, weight_objective: str, loss_types: Sequence[str] = ("sigmoid",)
+) -> None:
+    """Raise ``ValueError`` unless ``variant`` is a preference variant that defines ``weight_objective`` and
+    combines with every TRL ``loss_types`` (:data:`PREFERENCE_RULES`; the loss types themselves are checked by
+    :func:`~.pairwise.check_pairwise_loss`)."""
+    if variant not in PREFERENCE_RULES:
         raise ValueError(
             f"raven_loss_type (the preference variant) must be one of {PREFERENCE_VARIANTS}, got {variant!r}"
         )
     if weight_objective not in WEIGHT_OBJECTIVES:
         raise ValueError(f"weight_objective must be one of {WEIGHT_OBJECTIVES}, got {weight_objective!r}")
-    allowed = PREFERENCE_OBJECTIVES[variant]
-    if weight_objective not in allowed:
-        needs = tuple(v for v, objectives in PREFERENCE_OBJECTIVES.items() if weight_objective in objectives)
+    rule = PREFERENCE_RULES[variant]
+    if weight_objective not in rule.objectives:
+        needs = tuple(v for v, r in PREFERENCE_RULES.items() if weight_objective in r.objectives)
         raise ValueError(
             f"weight_objective={weight_objective!r} is not defined for raven_loss_type={variant!r} (it defines "
-            f"{allowed}); weight_objective={weight_objective!r} needs raven_loss_type in {needs}"
+            f"{rule.objectives}); weight_objective={weight_objective!r} needs raven_loss_type in {needs}"
+        )
+    others = [t for t in loss_types if t not in rule.loss_types]
+    if others:
+        needs = tuple(v for v, r in PREFERENCE_RULES.items() if set(loss_types) <= set(r.loss_types))
+        raise ValueError(
+            f"raven_loss_type={variant!r} combines only with loss_type in {rule.loss_types}, got loss_type="
+            f"{list(loss_types)}; loss_type={others[0]!r} needs raven_loss_type in {needs}"
+        )
+    if weight_objective in rule.sigmoid_only_objectives and set(loss_types) != {"sigmoid"}:
+        raise ValueError(
+            f"weight_objective={weight_objective!r} is defined only with loss_type=['sigmoid'] (it subtracts the "
+            f"mixture's Bernoulli entropy, a KL only for the log-loss), got loss_type={list(loss_types)}; use "
+            f"weight_objective in {tuple(o for o in rule.objectives if o not in rule.sigmoid_only_objectives)}"
         )
 
 
@@ -112,30 +154,39 @@ def preference_loss(
     variant: str = "soft",
     beta: float = 0.1,
     weight_objective: str = "ce",
+    pair_loss: PairLoss | None = None,
 ) -> torch.Tensor:
     """Per-pair preference loss between the strong policy's margin ``h`` and the mixture.
 
-    - ``soft``: ``-[P log σ(βh) + (1-P) log σ(-βh)]`` with ``P = σ(m)``; TRL's sigmoid DPO loss with a
-      per-pair label smoothing of ``1 - P`` (exactly DPO when ``P ∈ {0, 1}``).
+    - ``soft``: the expected TRL pairwise loss under ``P = σ(m)``, ``P·ℓ(y_a ≻ y_b) + (1−P)·ℓ(y_b ≻ y_a)``
+      (:mod:`.pairwise`). ``pair_loss`` is the DPO trainer's ``loss_type`` bound to the batch's log-ratios; without
+      it, TRL's ``sigmoid`` on the margin ``h``: ``-[P log σ(βh) + (1-P) log σ(-βh)]``, TRL's sigmoid DPO loss
+      with a per-pair label smoothing of ``1 - P`` (exactly DPO when ``P ∈ {0, 1}``).
     - ``paper_prob`` (the released code's default): orient each pair toward the side the mixture
       prefers (no gradient through the orientation), ``c = P_w(chosen)``, loss ``-log σ(c·h)``; β unused.
     - ``paper_beta_margin`` (the released code's OOD config): as above with ``c = β + (2 P_w(chosen) - 1)``.
+
+    The paper variants combine with ``loss_type=sigmoid`` only (:data:`PREFERENCE_RULES`), scaled by its weight.
     """
     if h.shape != mixed_margin.shape:
         raise ValueError(f"h {tuple(h.shape)} and mixed_margin {tuple(mixed_margin.shape)} must match")
-    check_preference_loss(variant, weight_objective)
+    if pair_loss is None:
+        pair_loss = PairLoss(PairwiseLoss(beta=beta), PairLogRatios.from_margin(h))
+    spec = pair_loss.spec
+    check_preference_loss(variant, weight_objective, spec.loss_types)
     if variant == "soft":
-        p = torch.sigmoid(mixed_margin)
-        loss = p * F.softplus(-beta * h) + (1 - p) * F.softplus(beta * h)
+        loss = pair_loss.expected(torch.sigmoid(mixed_margin))
         if weight_objective == "chance":
             q = torch.sigmoid(_other_example(mixed_margin))
-            hd = h.detach()
-            return loss + _chance_correction(q * F.softplus(-beta * hd) + (1 - q) * F.softplus(beta * hd))
-        return loss + _objective_correction(bernoulli_entropy(mixed_margin), weight_objective)
+            return loss + _chance_correction(pair_loss.detach().expected(q))
+        correction = _objective_correction(bernoulli_entropy(mixed_margin), weight_objective)
+        weight = sum(spec.loss_weights)  # kl: loss_type is sigmoid alone (the rules), so weight · KL
+        return loss + (correction if weight == 1.0 else weight * correction)
     s = orientation(mixed_margin)
     p_chosen = torch.sigmoid(s * mixed_margin)  # in [0.5, 1)
     c = p_chosen if variant == "paper_prob" else beta + (2 * p_chosen - 1)
-    return F.softplus(-c * s * h)  # -log σ(c · h_chosen-vs-rejected)
+    loss = F.softplus(-c * s * h)  # -log σ(c · h_chosen-vs-rejected)
+    return loss if spec.loss_weights == (1.0,) else spec.loss_weights[0] * loss
 
 
 def preference_as_classification(h: torch.Tensor, beta: float) -> torch.Tensor:

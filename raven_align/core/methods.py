@@ -27,6 +27,7 @@ from .losses import (
     preference_loss,
     soft_cross_entropy,
 )
+from .pairwise import PairLoss
 
 WeightKind = Literal["learned", "uniform", "entropy", "single", "label_model"]
 WEIGHT_KINDS = ("learned", "uniform", "entropy", "single", "label_model")
@@ -52,7 +53,8 @@ class PreferenceBatch:
     """What a preference loss may use. ``h`` is the strong model's margin for the presented pair (the DPO
     log-ratio margin, or a reward difference); ``mixed`` the mixture's margin (differentiable in the weights);
     ``margins`` the supervisors' ``(B, K)``; ``truth`` whether the presented ``chosen`` is better, or None;
-    ``state`` what the method's ``prepare`` returned (None without one)."""
+    ``state`` what the method's ``prepare`` returned (None without one); ``pair_loss`` the DPO trainer's TRL loss
+    bound to the batch's log-ratios (None: TRL's sigmoid loss on ``h``)."""
 
     h: torch.Tensor
     mixed: torch.Tensor
@@ -63,6 +65,7 @@ class PreferenceBatch:
     step: int = 0
     total_steps: int = 1
     state: Any = None
+    pair_loss: PairLoss | None = None
 
 
 ClassificationLoss = Callable[[ClassificationBatch, Any], torch.Tensor]
@@ -76,7 +79,9 @@ class SupervisionMethod:
     """One ``supervision=`` value. The loss functions take the batch and the trainer's config (a
     :class:`~raven_align.core.arguments.WeightingArguments`) and return a per-example loss. ``prepare``, if
     given, is called once where the trainer builds its weights, on the training judgements (``kind``
-    ``"probs"``, ``"logits"`` or ``"margins"``); what it returns reaches the losses as ``batch.state``."""
+    ``"probs"``, ``"logits"`` or ``"margins"``); what it returns reaches the losses as ``batch.state``.
+    ``pairwise_losses``: whether its preference loss takes the expectation of any of TRL's pairwise DPO losses
+    (``batch.pair_loss``); False for the losses that act on ``βh`` as two-class classification (TRL's ``sigmoid``)."""
 
     name: str
     summary: str
@@ -86,6 +91,7 @@ class SupervisionMethod:
     easy_phase: bool = False
     needs_truth: bool = False
     prepare: Prepare | None = None
+    pairwise_losses: bool = True
 
     @property
     def single_supervisor(self) -> bool:
@@ -125,7 +131,9 @@ def _mixture_ce(batch: ClassificationBatch, args: Any) -> torch.Tensor:
 
 
 def _mixture_preference(batch: PreferenceBatch, args: Any) -> torch.Tensor:
-    return preference_loss(batch.h, batch.mixed, batch.variant, batch.beta, args.weight_objective)
+    return preference_loss(
+        batch.h, batch.mixed, batch.variant, batch.beta, args.weight_objective, batch.pair_loss
+    )
 
 
 def _truth_ce(batch: ClassificationBatch, args: Any) -> torch.Tensor:
@@ -140,7 +148,7 @@ def _truth_preference(batch: PreferenceBatch, args: Any) -> torch.Tensor:
         torch.ones_like(batch.h, dtype=torch.bool) if batch.truth is None else batch.truth.to(batch.h.device)
     )
     certain = torch.where(truth, torch.inf, -torch.inf).to(batch.h.dtype)
-    return preference_loss(batch.h, certain, "soft", batch.beta)
+    return preference_loss(batch.h, certain, "soft", batch.beta, pair_loss=batch.pair_loss)
 
 
 def _conf(batch: ClassificationBatch, args: Any) -> torch.Tensor:
@@ -174,7 +182,11 @@ def _posterior_ce(batch: ClassificationBatch, args: Any) -> torch.Tensor:
 def _posterior_preference(batch: PreferenceBatch, args: Any) -> torch.Tensor:
     log_post = _label_model_state(batch).posterior_logits(batch.margins.detach(), "margins")
     return preference_loss(
-        batch.h, (log_post[:, 1] - log_post[:, 0]).to(batch.h.dtype), batch.variant, batch.beta
+        batch.h,
+        (log_post[:, 1] - log_post[:, 0]).to(batch.h.dtype),
+        batch.variant,
+        batch.beta,
+        pair_loss=batch.pair_loss,
     )
 
 
@@ -192,6 +204,10 @@ def as_classification(batch: PreferenceBatch) -> ClassificationBatch:
 
 def _on_pairs(loss: ClassificationLoss) -> PreferenceLoss:
     def preference(batch: PreferenceBatch, args: Any) -> torch.Tensor:
+        if batch.pair_loss is not None and not batch.pair_loss.spec.is_plain_sigmoid:
+            raise ValueError(
+                "this method acts on βh as two-class classification: it needs loss_type=['sigmoid']"
+            )
         return loss(as_classification(batch), args)
 
     return preference
@@ -219,12 +235,23 @@ for _method in (
         "uniform",
         _conf,
         _on_pairs(_conf),
+        pairwise_losses=False,
     ),
     SupervisionMethod(
-        "vsup", "uniform mixture + adaptive confidence (Guo et al.)", "uniform", _vsup, _on_pairs(_vsup)
+        "vsup",
+        "uniform mixture + adaptive confidence (Guo et al.)",
+        "uniform",
+        _vsup,
+        _on_pairs(_vsup),
+        pairwise_losses=False,
     ),
     SupervisionMethod(
-        "bayes", "evidential loss over the teachers (Cui et al.)", "uniform", _bayes, _on_pairs(_bayes)
+        "bayes",
+        "evidential loss over the teachers (Cui et al.)",
+        "uniform",
+        _bayes,
+        _on_pairs(_bayes),
+        pairwise_losses=False,
     ),
     SupervisionMethod(
         "select",

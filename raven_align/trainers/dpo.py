@@ -3,17 +3,23 @@
 TRL 1.16's ``DPOTrainer`` computes the policy forward, the reference log-probs, the loss and the metrics
 in one ``_compute_loss`` body with no per-pair hook, so this subclass overrides ``compute_loss`` and
 reuses everything around it: dataset preparation and tokenisation, the fused LM head, PEFT and
-reference handling (``compute_ref_log_probs``, precomputed reference log-probs), collation, logging.
+reference handling (``compute_ref_log_probs``, precomputed reference log-probs), collation, logging,
+``prediction_step``. The loss is TRL's ``loss_type`` in expectation under the mixture
+(:mod:`raven_align.core.pairwise`), plus TRL's router auxiliary loss for a mixture-of-experts policy.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
+from transformers.utils import ModelOutput
 from trl import DPOTrainer
 
 from ..columns import GT_KEY, MARGINS_KEY, preference_signature_columns
 from ..core import easy_mask
 from ..core.losses import masked_mean
+from ..core.pairwise import PairLogRatios, PairLoss
 from .dpo_config import RavenDPOConfig
 from .mixin import RavenTrainerMixin
 from .model_card import raven_paper
@@ -26,6 +32,17 @@ from .preference import (
 )
 
 _NON_MODEL_KEYS = {"completion_mask", "ref_chosen_logps", "ref_rejected_logps"}
+
+
+@dataclass
+class RavenDPOOutput(ModelOutput):
+    """What ``compute_loss(..., return_outputs=True)`` returns: the ``logits`` that TRL's ``prediction_step`` hands to
+    ``compute_metrics`` (recomputed without gradient, as TRL does: the fused LM head builds none), and RAVEN's
+    per-pair policy margin ``h`` and mixed margin ``mixed_margin``."""
+
+    logits: torch.Tensor | None = None
+    h: torch.Tensor | None = None
+    mixed_margin: torch.Tensor | None = None
 
 
 class RavenDPOTrainer(RavenTrainerMixin, DPOTrainer):
@@ -53,6 +70,7 @@ class RavenDPOTrainer(RavenTrainerMixin, DPOTrainer):
         self._raven_keep_columns = preference_signature_columns(sup.names, args.gt_column)
         identities = self.raven_identities(train_dataset)
         super().__init__(model, ref_model=ref_model, args=args, train_dataset=train_dataset, **kwargs)
+        self.raven_pairwise = args.pairwise_loss()
         start_preference_supervision(self, sup, RavenPreferenceCollator, identities)
 
     def reference_cache_key(self) -> str | None:
@@ -70,6 +88,8 @@ class RavenDPOTrainer(RavenTrainerMixin, DPOTrainer):
         """Policy and reference log-probs of the two responses (TRL's conventions: batch = [chosen; rejected])."""
         model_kwargs = {k: v for k, v in inputs.items() if k not in _NON_MODEL_KEYS}
         model_kwargs["use_cache"] = False
+        if self.aux_loss_enabled:  # MoE: the router logits, for TRL's load-balancing loss
+            model_kwargs["output_router_logits"] = True
         completion_mask = inputs["completion_mask"]
         labels = inputs["input_ids"].masked_fill(completion_mask == 0, -100)
         outputs = model(**model_kwargs, labels=labels, fused_lm_head=True)
@@ -89,14 +109,35 @@ class RavenDPOTrainer(RavenTrainerMixin, DPOTrainer):
         margins = margins / self.raven_margin_scales.to(margins.device)
         chosen_logps, rejected_logps, chosen_lr, rejected_lr = self._log_ratios(model, inputs)
         h = chosen_lr - rejected_lr
-        per_pair, mixed = supervised_preference_loss(
-            self, h, margins.to(h.dtype), gt, self.beta, self.args.raven_loss_type
-        )
+        # completion lengths, as TRL's ipo and sigmoid_norm count them
+        tokens = inputs["completion_mask"].sum(dim=1).clamp(min=1.0).chunk(2, dim=0)
+        pair_loss = PairLoss(self.raven_pairwise, PairLogRatios(chosen_lr, rejected_lr, *tokens))
+        per_pair, mixed = self._per_pair_loss(h, margins.to(h.dtype), gt, pair_loss)
         loss = masked_mean(per_pair, self.raven_loss_mask(easy_mask(margins, "preference")))
+        loss = self._add_router_aux_loss(loss)
         self._record_metrics(chosen_logps, rejected_logps, chosen_lr, rejected_lr, mixed)
         if return_outputs:
-            return loss, {"h": h.detach(), "mixed_margin": mixed.detach()}
+            model_kwargs = {k: v for k, v in inputs.items() if k not in _NON_MODEL_KEYS}
+            with torch.no_grad():
+                logits = model(**model_kwargs, use_cache=False).logits
+            return loss, RavenDPOOutput(logits=logits, h=h.detach(), mixed_margin=mixed.detach())
         return loss
+
+    def _per_pair_loss(self, h, margins, gt, pair_loss: PairLoss):
+        """The configured method's per-pair loss and the mixed margin, with the batch's TRL pairwise loss."""
+        return supervised_preference_loss(
+            self, h, margins, gt, self.beta, self.args.raven_loss_type, pair_loss=pair_loss
+        )
+
+    def _add_router_aux_loss(self, loss: torch.Tensor) -> torch.Tensor:
+        """TRL's load-balancing loss of a mixture-of-experts policy, ``router_aux_loss_coef · aux_loss``, added to
+        the total (outside the per-pair mean, as TRL adds it) and logged as ``aux_loss``."""
+        if not self.aux_loss_enabled:
+            return loss
+        aux_loss = self._last_token_outputs[0].aux_loss
+        mode = "train" if self.model.training else "eval"
+        self._metrics[mode]["aux_loss"].append(self.accelerator.gather_for_metrics(aux_loss).mean().item())
+        return loss + self.router_aux_loss_coef * aux_loss
 
     def _record_metrics(self, chosen_logps, rejected_logps, chosen_lr, rejected_lr, mixed) -> None:
         """TRL's DPO metric names (for the presented order), plus how the strong model sits with the mixture."""

@@ -251,6 +251,9 @@ class RavenTrainerMixin:
         )
         super().create_model_card(model_name=model_name, dataset_name=hub_dataset_id(dataset_name), tags=tags)
         if self.is_world_process_zero() and self._raven_writes_card:
-            write_raven_model_card(
-                self, dataset_name=dataset_name, loss_type=getattr(self.args, "raven_loss_type", None)
-            )
+            loss = getattr(self.args, "raven_loss_type", None)
+            pairwise = getattr(self.args, "loss_type", None)  # TRL's DPO loss(es) under the mixture
+            pairwise = [pairwise] if isinstance(pairwise, str) else list(pairwise or [])
+            if loss and pairwise and pairwise != ["sigmoid"]:
+                loss = f"{loss} over {' + '.join(pairwise)}"
+            write_raven_model_card(self, dataset_name=dataset_name, loss_type=loss)

@@ -153,12 +153,19 @@ def start_preference_supervision(trainer, sup: PreferenceSupervision, collator_c
 
 
 def supervised_preference_loss(
-    trainer, h: torch.Tensor, margins: torch.Tensor, gt: torch.Tensor | None, beta: float, variant: str
+    trainer,
+    h: torch.Tensor,
+    margins: torch.Tensor,
+    gt: torch.Tensor | None,
+    beta: float,
+    variant: str,
+    pair_loss=None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-pair loss of ``args.supervision`` for a strong margin ``h``; returns (loss, mixed margin).
 
-    Shared by the DPO trainer (``h`` = policy log-ratio margin) and the reward trainer (``h`` = reward
-    difference, β = 1). The method comes from the registry (:mod:`raven_align.core.methods`).
+    Shared by the DPO trainer (``h`` = policy log-ratio margin; ``pair_loss``: the batch's TRL pairwise loss, see
+    :mod:`raven_align.core.pairwise`) and the reward trainer (``h`` = reward difference, β = 1). The method comes
+    from the registry (:mod:`raven_align.core.methods`).
     """
     args = trainer.args
     mixed = trainer.raven_weights.mix_margins(margins)
@@ -172,5 +179,6 @@ def supervised_preference_loss(
         step=trainer.state.global_step,
         total_steps=trainer.state.max_steps,
         state=getattr(trainer, "raven_method_state", None),
+        pair_loss=pair_loss,
     )
     return args.method.preference(batch, args), mixed
