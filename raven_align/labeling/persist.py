@@ -14,23 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from ..utils.cache import build_dir_atomically, cache_root
+from ..utils.hashing import sha256_file
 from .label import column_hash
 
 CHECKSUMS = "raven_checksums.json"
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def write_checksums(folder: str | Path) -> None:
     """Record the SHA-256 of every file now in ``folder`` (called while it is built, before it is published)."""
     folder = Path(folder)
-    sums = {str(p.relative_to(folder)): _sha256_file(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+    sums = {str(p.relative_to(folder)): sha256_file(p) for p in sorted(folder.rglob("*")) if p.is_file()}
     (folder / CHECKSUMS).write_text(json.dumps(sums, indent=1))
 
 
@@ -44,7 +37,7 @@ def verify_checksums(folder: str | Path) -> None:
         raise ValueError(f"cached dataset {folder} has no readable {CHECKSUMS}: {hint}") from e
     for name, digest in sums.items():
         path = folder / name
-        if not path.is_file() or _sha256_file(path) != digest:
+        if not path.is_file() or sha256_file(path) != digest:
             raise ValueError(
                 f"cached dataset file {path} was changed or truncated since it was written: {hint}"
             )

@@ -14,6 +14,8 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+from .hashing import sha256_file
+
 ENV_VAR = "RAVEN_ALIGN_CACHE"
 
 
@@ -110,14 +112,6 @@ MANIFEST = "raven_manifest.json"
 _verified: dict[str, tuple] = {}
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _folder_files(folder: Path) -> list[str]:
     """The files of ``folder`` (relative POSIX paths) that a manifest covers: all but hidden ones and itself."""
     names = []
@@ -132,7 +126,7 @@ def manifest_of(folder: str | Path) -> dict:
     """``{"format": 1, "files": {name: {"sha256", "size"}}}`` of every file now in ``folder`` (reads only)."""
     folder = Path(folder)
     files = {
-        n: {"sha256": _sha256_file(folder / n), "size": (folder / n).stat().st_size}
+        n: {"sha256": sha256_file(folder / n), "size": (folder / n).stat().st_size}
         for n in _folder_files(folder)
     }
     return {"format": 1, "files": files}
@@ -165,7 +159,7 @@ def manifest_problems(folder: str | Path, recorded: dict) -> list[str]:
             problems.append(
                 f"file {n} is truncated or changed ({size} bytes, {files[n].get('size')} recorded)"
             )
-        elif _sha256_file(folder / n) != files[n].get("sha256"):
+        elif sha256_file(folder / n) != files[n].get("sha256"):
             problems.append(f"file {n} was changed (its SHA-256 differs from the one recorded)")
     return problems
 

@@ -17,14 +17,25 @@ def sha256_json(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def _update_from_file(h: Any, path: Path) -> None:
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+
+
+def sha256_file(path: str | Path) -> str:
+    """SHA-256 of one file's bytes, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    _update_from_file(h, Path(path))
+    return h.hexdigest()
+
+
 def hash_files(paths: Iterable[Path]) -> str:
     """SHA-256 over the names and bytes of ``paths`` (sorted), read in 1 MiB chunks."""
     h = hashlib.sha256()
     for path in sorted(Path(p) for p in paths):
         h.update(path.name.encode() + b"\0")
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
+        _update_from_file(h, path)
     return h.hexdigest()
 
 
