@@ -346,7 +346,8 @@ def test_bad_inputs_fail_early(tiny_lm, sup_tokenizer_plain, tmp_path):
     nan = _dataset(rewards=lambda name, n: ([math.nan] + [0.0] * (n - 1), [0.0] * n))
     with pytest.raises(ValueError, match="non-finite"):
         _raven(tiny_lm, sup_tokenizer_plain, tmp_path, nan)
-    with pytest.raises(ValueError, match="sft"):  # the pairwise losses run (tests/test_dpo_losses.py); sft cannot
+    # the pairwise losses run (tests/test_dpo_losses.py); sft compares nothing and is refused
+    with pytest.raises(ValueError, match="sft"):
         RavenDPOConfig(**_config(tmp_path, loss_type="sft"))
     with pytest.raises(ValueError, match="naive_supervisor"):
         RavenDPOConfig(**_config(tmp_path, supervision="naive"))
