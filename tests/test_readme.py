@@ -15,7 +15,7 @@ def _tour() -> str:
 
 
 def test_the_quick_tour_is_short():
-    assert len(_tour().strip().splitlines()) <= 20
+    assert len([line for line in _tour().splitlines() if line.strip()]) < 20
 
 
 def test_the_quick_tour_runs(tmp_path, sup_tokenizer_plain, sup_cache, monkeypatch, capsys):
