@@ -119,3 +119,23 @@ def test_dpo_recipe_reports_generations(sup_tokenizer_plain, sup_cache, tmp_path
     assert set(target["misfit"]) == {"len", "vader", "mixture"}
     md = (out / "results.md").read_text()
     assert "## Generations (1 held-out prompts" in md and "**1.** " in md and "win rate" in md
+
+
+def test_logprobs_are_scored_without_dropout(sup_tokenizer_plain):
+    """A policy handed over in train mode (as Trainer.train leaves it) is scored in eval mode: with dropout in the
+    model the log-probabilities are still deterministic and equal to the eval-mode ones, and the mode comes back."""
+    from tiny_models import tiny_llama_config
+    from transformers import LlamaForCausalLM
+
+    tok = sup_tokenizer_plain
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(tiny_llama_config(tok, attention_dropout=0.5))
+    completions = [tok("good film")["input_ids"][:3], tok("bad")["input_ids"][:2]]
+    model.eval()
+    expected = completion_logprobs(model, tok, PROMPTS[:2], completions, batch_size=2)
+    model.train()
+    with torch.no_grad():  # the check can fail: in train mode this model's forward is random
+        ids = torch.tensor([tok("Review the tea. good film")["input_ids"]])
+        assert not torch.equal(model(input_ids=ids).logits, model(input_ids=ids).logits)
+    got = completion_logprobs(model, tok, PROMPTS[:2], completions, batch_size=2)
+    assert np.array_equal(got, expected) and model.training

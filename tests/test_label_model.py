@@ -231,3 +231,16 @@ def test_weights_normalise_and_floor():
         model.weights("entropy")
     with pytest.raises(ValueError, match="margins only"):
         fit_label_model(torch.ones(4, 3, 2) / 2, "probs", "triplet")
+
+
+def test_em_that_stops_unconverged_says_so():
+    """Dawid-Skene EM stopped by max_iter warns (its reliabilities may be off); a converged fit does not."""
+    import warnings
+
+    g = torch.Generator().manual_seed(0)
+    votes = torch.nn.functional.one_hot(torch.randint(0, 2, (64, 3), generator=g), 2).float()
+    with pytest.warns(RuntimeWarning, match="without converging"):
+        assert not dawid_skene(votes, max_iter=2).converged
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        assert dawid_skene(votes).converged

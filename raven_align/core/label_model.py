@@ -250,6 +250,14 @@ def dawid_skene(
             if delta < tol:
                 converged = True
         prior, confusion = new_prior, new_conf
+    if not converged:
+        warnings.warn(
+            f"Dawid-Skene EM stopped at max_iter={max_iter} without converging (a parameter still moved by more "
+            f"than tol={tol}): its reliabilities, and any weights started from them, may be off; raise max_iter or "
+            "check for supervisors that always agree",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     return DawidSkene(
         prior, confusion, abstain, log_likelihood=ll, iterations=iterations, converged=converged
     )

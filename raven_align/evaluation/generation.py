@@ -66,15 +66,25 @@ def _left_pad(rows: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor,
     return ids.to(device), mask.to(device)
 
 
+@contextlib.contextmanager
+def eval_mode(model):
+    """``model`` in eval mode (no dropout) for the block, then back in the mode it was in: every evaluation forward
+    runs here, since a trained policy comes back from ``Trainer.train`` in train mode (LoRA dropout active)."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
 @torch.no_grad()
 def sample(model, tokenizer, prompts: list, settings: GenerationSettings) -> list[list[int]]:
     """Completion token ids, sampled in batches with the KV cache; batch ``b`` draws from seed ``seed + b``, so two
     policies sampled with the same settings see the same random numbers (paired comparisons have less noise)."""
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    was_training = model.training
-    model.eval()
     out: list[list[int]] = []
-    try:
+    with eval_mode(model):
         for b, start in enumerate(range(0, len(prompts), settings.batch_size)):
             rows = [_prompt_ids(tokenizer, p) for p in prompts[start : start + settings.batch_size]]
             ids, mask = _left_pad(rows, pad, model.device)
@@ -94,8 +104,6 @@ def sample(model, tokenizer, prompts: list, settings: GenerationSettings) -> lis
                 # up to and including the first end-of-sequence token
                 end = row.index(tokenizer.eos_token_id) + 1 if tokenizer.eos_token_id in row else len(row)
                 out.append(row[:end])
-    finally:
-        model.train(was_training)
     return out
 
 
@@ -103,7 +111,12 @@ def sample(model, tokenizer, prompts: list, settings: GenerationSettings) -> lis
 def completion_logprobs(
     model, tokenizer, prompts: list, completions: list[list[int]], batch_size: int
 ) -> np.ndarray:
-    """``log p(y|x)`` summed over each completion's tokens."""
+    """``log p(y|x)`` summed over each completion's tokens (in eval mode: no dropout)."""
+    with eval_mode(model):
+        return _completion_logprobs(model, tokenizer, prompts, completions, batch_size)
+
+
+def _completion_logprobs(model, tokenizer, prompts: list, completions: list[list[int]], batch_size: int):
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     out = []
     for start in range(0, len(prompts), batch_size):
