@@ -173,11 +173,16 @@ def _counterpart(column: str) -> str:
     return _SIDE.sub(lambda m: "rejected" if m.group() == "chosen" else "chosen", column)
 
 
-def swap_sides(dataset, swap: list[bool] | np.ndarray):
+def _flip(truth):
+    return not truth if isinstance(truth, bool) else 1 - truth
+
+
+def swap_sides(dataset, swap: list[bool] | np.ndarray, truth_column: str = "gt_label"):
     """Swap ``chosen``/``rejected`` in the rows where ``swap`` is true, with every paired column.
 
     Every column whose name contains ``chosen`` and whose counterpart (``chosen`` → ``rejected``) exists is
-    swapped too (``reward_chosen__k``, ``ref_chosen_logps``, ...), and ``gt_label`` is flipped.
+    swapped too (``reward_chosen__k``, ``ref_chosen_logps``, ...), ``truth_column`` (0/1 or bool) is flipped and
+    a TRL ``margin`` (chosen's reward gap over rejected) is negated.
     """
     swap = np.asarray(swap, dtype=bool)
     if len(swap) != len(dataset):
@@ -191,8 +196,10 @@ def swap_sides(dataset, swap: list[bool] | np.ndarray):
         for a, b in pairs:
             out[a] = [y if f else x for x, y, f in zip(batch[a], batch[b], s, strict=True)]
             out[b] = [x if f else y for x, y, f in zip(batch[a], batch[b], s, strict=True)]
-        if "gt_label" in batch:
-            out["gt_label"] = [1 - g if f else g for g, f in zip(batch["gt_label"], s, strict=True)]
+        if truth_column in batch:
+            out[truth_column] = [_flip(g) if f else g for g, f in zip(batch[truth_column], s, strict=True)]
+        if "margin" in batch:
+            out["margin"] = [-m if f else m for m, f in zip(batch["margin"], s, strict=True)]
         return out
 
     return dataset.map(fn, batched=True, with_indices=True, desc="Swapping sides")

@@ -24,6 +24,7 @@ from ..columns import (
 )
 from ..core import easy_mask
 from ..core.losses import masked_mean
+from ..embedded.pairs import swap_sides
 from .mixin import RavenTrainerMixin
 from .model_card import raven_paper
 from .preference import (
@@ -129,27 +130,7 @@ def truth_ordered(dataset, gt_column: str | None, what: str):
     if gt_column not in dataset.column_names:
         raise ValueError(f"gt_column {gt_column!r} is not a column of {what} (it has {dataset.column_names})")
     swap = [not t for t in truth_values(dataset[gt_column], gt_column)]
-    if not any(swap):
-        return dataset
-    names = set(dataset.column_names)
-    pairs = [
-        (c, c.replace("chosen", "rejected"))
-        for c in dataset.column_names
-        if "chosen" in c and c.replace("chosen", "rejected") in names
-    ]
-
-    def swap_sides(batch, indices):
-        flip = [swap[i] for i in indices]
-        out = {}
-        for a, b in pairs:
-            out[a] = [y if f else x for x, y, f in zip(batch[a], batch[b], flip, strict=True)]
-            out[b] = [x if f else y for x, y, f in zip(batch[a], batch[b], flip, strict=True)]
-        if "margin" in batch:
-            out["margin"] = [-m if f else m for m, f in zip(batch["margin"], flip, strict=True)]
-        out[gt_column] = [True if isinstance(v, bool) else 1 for v in batch[gt_column]]
-        return out
-
-    return dataset.map(swap_sides, batched=True, with_indices=True, desc=f"Truth order by {gt_column}")
+    return swap_sides(dataset, swap, truth_column=gt_column) if any(swap) else dataset
 
 
 def _ordered_eval(eval_dataset, gt_column: str | None):
