@@ -31,7 +31,7 @@ from ..core import (
     easy_mask,
     fit_temperatures,
 )
-from ..core.label_model import warn_trusted_constant
+from ..core.label_model_checks import warn_trusted_constant
 from ..core.losses import masked_mean
 from .classification_collator import RavenClassificationCollator
 from .mixin import RavenTrainerMixin

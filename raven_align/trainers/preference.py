@@ -28,7 +28,7 @@ from ..columns import (
     truth_values,
 )
 from ..core import PreferenceBatch, easy_mask, margin_scales
-from ..core.label_model import warn_trusted_constant
+from ..core.label_model_checks import warn_trusted_constant
 from ..labeling.persist import persist_dataset
 
 
