@@ -6,7 +6,6 @@ reports."""
 from __future__ import annotations
 
 import json
-import math
 import os
 import warnings
 from typing import Any
@@ -19,7 +18,6 @@ __all__ = [
     "check_classifier_labels",
     "check_label_model",
     "check_model_source",
-    "check_training_options",
     "resolve_checkpoint",
     "spec_list",
 ]
@@ -188,30 +186,4 @@ def check_label_model(training_args: Any, count: int, kind: str = "margins") -> 
             "supervisors or use another weight_init / supervision",
             UserWarning,
             stacklevel=2,
-        )
-
-
-def check_training_options(training_args: Any) -> None:
-    """Training settings a Trainer accepts but that train nothing, or nothing meaningful, refused before any
-    work (every program runs this first)."""
-    check_at_least(
-        training_args,
-        1,
-        {
-            "per_device_train_batch_size": "give a batch size of at least 1",
-            "per_device_eval_batch_size": "give a batch size of at least 1",
-            "gradient_accumulation_steps": "give 1 for no accumulation",
-        },
-    )
-    epochs, steps = training_args.num_train_epochs, training_args.max_steps
-    if steps <= 0 and not epochs > 0:
-        raise ValueError(
-            f"num_train_epochs={epochs} with max_steps={steps} trains for no step, and the results would report "
-            "the untrained model as trained: give num_train_epochs > 0 or max_steps > 0"
-        )
-    beta = getattr(training_args, "beta", None)  # the DPO temperature
-    if beta is not None and not (math.isfinite(beta) and beta > 0):
-        raise ValueError(
-            f"beta must be a finite number > 0, got {beta}: with beta 0 every implicit reward is 0 and DPO "
-            "learns nothing (TRL's default is 0.1)"
         )

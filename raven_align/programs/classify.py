@@ -19,7 +19,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from ..columns import probs_column
 from ..core.measures import accuracy, agreement
-from ..pipeline.checks import check_label_model, check_training_options
+from ..pipeline.checks import check_label_model
 from ..pipeline.classification.arguments import W2SArguments
 from ..pipeline.classification.given import build_given, given_columns, label_set
 from ..pipeline.classification.partition import Source, materialize, partition
@@ -92,7 +92,6 @@ def check_run(args: W2SArguments, base: RavenClassificationConfig) -> None:
     """The checks before any work: training settings, no Hub push, and the output folder. Resuming continues the
     runs inside ``output_dir``, each from the last checkpoint in its own folder: ``base.resume_from_checkpoint``
     becomes ``output_dir`` then, None otherwise (``false`` is not resuming)."""
-    check_training_options(base)
     if base.push_to_hub:
         raise ValueError(
             "push_to_hub: the classification program trains many strong models (one per method, scenario and "

@@ -33,7 +33,6 @@ from ..pipeline.checks import (
     check_checkpoint_supervisors,
     check_label_model,
     check_model_source,
-    check_training_options,
 )
 from ..pipeline.data import load_preference_splits, persist_dataset, truth_of
 from ..pipeline.deprecations import ProgramParser
@@ -313,7 +312,6 @@ def run(
 ) -> dict:
     """Label, train, evaluate and save; returns the results written to ``results.json``."""
     start = time.perf_counter()
-    check_training_options(training_args)
     checkpoint = prepare_output_dir(
         training_args.output_dir, script_args.overwrite_output_dir, training_args.resume_from_checkpoint
     )

@@ -120,7 +120,7 @@ def label_splits(
 def check_run(script_args: RewardScriptArguments, training_args: Any, model_args: Any) -> Any:
     """The checks before any work (supervision, output folder, checkpoint, Hub access, model source); returns the
     push held back until the outputs are written (see :func:`~raven_align.pipeline.outputs.hold_push`)."""
-    from ..pipeline.checks import check_label_model, check_model_source, check_training_options
+    from ..pipeline.checks import check_label_model, check_model_source
     from ..pipeline.outputs import hold_push, prepare_output_dir
 
     if training_args.supervision != "gt" and not script_args.supervisors:
@@ -128,7 +128,6 @@ def check_run(script_args: RewardScriptArguments, training_args: Any, model_args
             f"supervision={training_args.supervision!r} learns from weak supervisors: give "
             "--supervisors (e.g. embedded:vader); for plain reward modelling pass --supervision gt"
         )
-    check_training_options(training_args)
     training_args.resume_from_checkpoint = prepare_output_dir(
         training_args.output_dir, script_args.overwrite_output_dir, training_args.resume_from_checkpoint
     )

@@ -34,6 +34,7 @@ from ..core import (
 from ..core.label_model_checks import warn_trusted_constant
 from ..core.losses import masked_mean
 from .classification_collator import RavenClassificationCollator
+from .config_checks import check_training_options
 from .mixin import RavenTrainerMixin
 
 MIXINGS = ("probs", "logits")
@@ -62,6 +63,7 @@ class RavenClassificationConfig(TrainingArguments, ClassificationWeightingArgume
     def __post_init__(self):
         super().__post_init__()
         self.validate_weighting()
+        check_training_options(self)
         if self.mixing not in MIXINGS:
             raise ValueError(f"mixing must be one of {MIXINGS}, got {self.mixing!r}")
         if not self.supervisor_prefix:

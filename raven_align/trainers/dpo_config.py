@@ -10,6 +10,7 @@ from ..core import WeightingArguments
 from ..core.losses import check_preference_loss
 from ..core.options import with_default
 from ..core.pairwise import PAIRWISE_LOSS_TYPES, PairwiseLoss, check_pairwise_loss
+from .config_checks import check_training_options
 from .preference_args import PreferenceSupervisionArguments
 
 LOSS_TYPE_HELP = (
@@ -42,6 +43,7 @@ class RavenDPOConfig(DPOConfig, PreferenceSupervisionArguments):
     def __post_init__(self):
         super().__post_init__()
         self.validate_preference_supervision()
+        check_training_options(self)
         check_pairwise_loss(self.loss_type, self.loss_weights, self.label_smoothing)
         check_preference_loss(self.raven_loss_type, self.weight_objective, self.loss_type)
         if not self.method.pairwise_losses and not self.pairwise_loss().is_plain_sigmoid:

@@ -25,6 +25,7 @@ from ..columns import (
 from ..core import easy_mask
 from ..core.losses import masked_mean
 from ..embedded.pairs import swap_sides
+from .config_checks import check_training_options
 from .mixin import RavenTrainerMixin
 from .model_card import raven_paper
 from .preference import (
@@ -43,6 +44,7 @@ class RavenRewardConfig(RewardConfig, PreferenceSupervisionArguments):
     def __post_init__(self):
         super().__post_init__()
         self.validate_preference_supervision()
+        check_training_options(self)
 
 
 class RavenRewardTrainer(RavenTrainerMixin, RewardTrainer):
