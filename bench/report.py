@@ -4,24 +4,33 @@
 
 Sections: the DPO method comparison (from the run summaries of bench/dpo_methods.py, any number of seeds), then
 the tables the other benchmarks wrote (classification, reward models, synthetic problems, labelling throughput,
-DPO step overhead). Intervals are percentile-bootstrap 95% intervals over items pooled across seeds.
+DPO step overhead). The seed is the unit of every interval of the DPO table: a 95% t-interval over the seeds'
+values, and for the paired comparisons with `ens` also a two-level bootstrap (seeds, then items within a seed).
+The settings it describes are read from the runs' recorded flags over the frozen config they name.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
-from raven_align.core.measures import pgr, win_indicators, with_interval
+from raven_align.core.arguments import WeightingArguments
+from raven_align.core.measures import pgr_over_seeds, seed_interval, two_level_bootstrap, win_indicators
 from raven_align.evaluation.reporting import markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 FIGURES = RESULTS / "report"
+#: the frozen config every DPO run of bench/dpo_methods.py starts from (its text is hashed into the run keys)
+CONFIG = ROOT / "bench" / "configs" / "dpo_embedded_default.yaml"
 ORDER = ["gt", "naive-best", "ens", "label_model", "raven-default", "raven-paper", "raven-lm", "naive-worst"]
+#: the weighting options a RAVEN run's setting is described by
+RAVEN_KEYS = ("weight_init", "weight_update_rule", "supervisor_lr", "weight_objective", "margin_normalization",
+              "easy_phase_fraction", "easy_phase_mode")  # fmt: skip
 SECTIONS = [  # (title, markdown file written by another benchmark, the command that writes it)
     ("Text classification (movie sentiment, 3 seeds)", "text_classification/results.md",
      "python recipes/classification/run.py --config recipes/classification/reviews.yaml"),
@@ -38,27 +47,27 @@ SECTIONS = [  # (title, markdown file written by another benchmark, the command 
 ]  # fmt: skip
 
 
-def _fmt(m: dict | None, digits: int = 3) -> str:
+def _fmt(m: dict | None, digits: int = 3, sign: str = "") -> str:
+    """``mean [low, high]``; one seed has no interval over seeds."""
     if not m:
         return "–"
-    return f"{m['mean']:.{digits}f} [{m['low']:.{digits}f}, {m['high']:.{digits}f}]"
+    if m.get("n", 2) < 2 or not np.isfinite(m["low"]):
+        return f"{m['mean']:{sign}.{digits}f} (1 seed)"
+    return f"{m['mean']:{sign}.{digits}f} [{m['low']:{sign}.{digits}f}, {m['high']:{sign}.{digits}f}]"
 
 
-def _kl_interval(gens: list[dict]) -> dict | None:
-    """KL(π‖π_ref) over the prompts of all runs: a pooled bootstrap where the runs kept per-prompt values; else
-    (runs made before they were kept) each run's bootstrap interval as a normal standard error, pooled."""
-    if not gens:
-        return None
-    if all("kl" in g["per_prompt"] for g in gens):
-        return with_interval(np.concatenate([g["per_prompt"]["kl"] for g in gens]))
-    means = np.array([g["kl"]["mean"] for g in gens])
-    se = np.array([(g["kl"]["high"] - g["kl"]["low"]) / (2 * 1.96) for g in gens])
-    half = 1.96 * np.sqrt(np.sum(se**2)) / len(gens)
-    return {
-        "mean": float(means.mean()),
-        "low": float(means.mean() - half),
-        "high": float(means.mean() + half),
-    }
+def _seeds(values: list[float], digits: int = 3, sign: str = "") -> str:
+    """The mean over seeds with its 95% t-interval."""
+    return _fmt(seed_interval(values), digits, sign) if values else "–"
+
+
+def pgr_text(result: dict | None, digits: int = 2) -> str:
+    """A PGR cell from :func:`raven_align.core.measures.pgr_over_seeds`."""
+    if result is None:
+        return "–"
+    if result["below_noise"]:
+        return "n/a (gap below noise)"
+    return _fmt(result["pgr"], digits)
 
 
 def load_runs(quick: bool = False) -> dict[str, list[dict]]:
@@ -75,63 +84,95 @@ def _gold(run: dict) -> np.ndarray | None:
     return None if not g else np.asarray(g["per_prompt"]["gold_policy"])
 
 
-def _pgr_cell(values: list[float], rs: list[dict], ens: dict, gt: dict) -> str:
-    """Mean PGR over the seeds where `gt` beat `ens` (n of N when that is not every paired seed)."""
-    paired = sum(r["seed"] in ens and r["seed"] in gt for r in rs)
-    if not values:
-        return "– (gt ≤ ens)" if paired else "–"
-    return f"{np.mean(values):.2f}" + (f" ({len(values)} of {paired} seeds)" if len(values) < paired else "")
+def _acc(run: dict) -> float:
+    return run["splits"]["target"]["strong_after"]["implicit_reward_accuracy"]
+
+
+def _hits(run: dict) -> np.ndarray:
+    return np.asarray(run["splits"]["target"]["per_pair_hits"], dtype=float)
+
+
+def pgr_seeds(rs: list[dict], ens: dict[int, dict], gt: dict[int, dict]) -> list[tuple[float, float, float]]:
+    """(method, weak, ceiling) per seed of ``rs`` that has an `ens` run (which records the weak reference, the
+    uniform mixture's accuracy on that seed's target pairs) and a `gt` run (the ceiling)."""
+    return [
+        (_acc(r), ens[s]["splits"]["target"]["uniform_mixture_accuracy"], _acc(gt[s]))
+        for r in rs
+        if (s := r["seed"]) in ens and s in gt
+    ]
 
 
 def dpo_rows(runs: dict[str, list[dict]]) -> list[dict]:
-    """One row per method: means over seeds with pooled-bootstrap intervals; win rate and PGR against `ens`."""
+    """One row per method: means over seeds with 95% t-intervals over seeds; win rate and accuracy paired with the
+    `ens` run of the same seed (same pairs, same prompts), also with a two-level bootstrap; PGR against the
+    uniform mixture with the `gt` run of the same seed as ceiling."""
     ens = {r["seed"]: r for r in runs.get("ens", [])}
     gt = {r["seed"]: r for r in runs.get("gt", [])}
     rows = []
     for method in sorted(runs, key=lambda m: ORDER.index(m) if m in ORDER else len(ORDER)):
         rs = runs[method]
         target = [r["splits"]["target"] for r in rs]
-        hits = np.concatenate([t["per_pair_hits"] for t in target])
-        # paired with ens: the same held-out pairs at the same seed, so the pair-to-pair spread cancels
-        diff = [
-            np.subtract(t["per_pair_hits"], ens[r["seed"]]["splits"]["target"]["per_pair_hits"])
-            for r, t in zip(rs, target, strict=True)
-            if r["seed"] in ens
-        ]
-        gold = [g for r in rs if (g := _gold(r)) is not None]
+        paired = [(r, ens[r["seed"]]) for r in rs if r["seed"] in ens]
+        # the same held-out pairs at the same seed: per-pair differences, one array per seed
+        diff = [_hits(r) - _hits(e) for r, e in paired]
         wins = [
-            win_indicators(_gold(r), _gold(ens[r["seed"]]))
-            for r in rs
-            if r["seed"] in ens and _gold(r) is not None
+            win_indicators(_gold(r), _gold(e))
+            for r, e in paired
+            if _gold(r) is not None and _gold(e) is not None
         ]
-        kl = _kl_interval([r["generations"] for r in rs if r.get("generations", {}).get("kl")])
-        # PGR against ens with the gt run of the same seed as ceiling, on the implicit-reward accuracy and on gold
-        pgr_acc, pgr_gold = [], []
-        for r in rs:
-            s = r["seed"]
-            if s in ens and s in gt:
-                acc = lambda x: x["splits"]["target"]["strong_after"]["implicit_reward_accuracy"]  # noqa: E731
-                if acc(gt[s]) > acc(ens[s]):  # a ceiling at or below the weak reference defines no gap
-                    pgr_acc.append(pgr(acc(r), acc(ens[s]), acc(gt[s])))
-                if _gold(r) is not None and _gold(gt[s]) is not None and _gold(ens[s]) is not None:
-                    top, base = _gold(gt[s]).mean(), _gold(ens[s]).mean()
-                    if top > base:
-                        pgr_gold.append(pgr(_gold(r).mean(), base, top))
+        versus = method != "ens"
+        kl = [r["generations"]["kl"]["mean"] for r in rs if (r.get("generations") or {}).get("kl")]
+        ratio = pgr_seeds(rs, ens, gt)
         rho = [t["weight_accuracy_spearman"] for t in target]
         rows.append({
             "method": method,
-            "seeds": len(rs),
-            "gold reward": _fmt(with_interval(np.concatenate(gold))) if gold else "–",
-            "win rate vs ens": _fmt(with_interval(np.concatenate(wins))) if wins else "–",
-            "implicit acc. (target)": _fmt(with_interval(hits)),
-            "acc. − ens (paired)": _fmt(with_interval(np.concatenate(diff))) if diff and method != "ens" else "",
-            "KL(π‖π_ref)": _fmt(kl, 2),
-            "PGR (acc.)": _pgr_cell(pgr_acc, rs, ens, gt),
-            "PGR (gold)": _pgr_cell(pgr_gold, rs, ens, gt),
+            "seeds": ", ".join(str(r["seed"]) for r in rs),
+            "gold reward": _seeds([float(g.mean()) for r in rs if (g := _gold(r)) is not None]),
+            "win rate vs ens": _seeds([float(w.mean()) for w in wins]) if versus else "",
+            "win rate, two-level bootstrap": _fmt(two_level_bootstrap(wins)) if wins and versus else "",
+            "implicit acc. (target)": _seeds([_acc(r) for r in rs]),
+            "acc. − ens (paired)": _seeds([float(d.mean()) for d in diff], sign="+") if diff and versus else "",
+            "acc. − ens, two-level bootstrap": _fmt(two_level_bootstrap(diff), sign="+") if diff and versus else "",
+            "KL(π‖π_ref)": _seeds(kl, 2),
+            "PGR (acc.)": pgr_text(pgr_over_seeds(*zip(*ratio, strict=True)) if ratio else None),
             "weights ρ": f"{np.nanmean(rho):.2f}" if method.startswith("raven") else "",
             "misfit (mixture)": f"{np.mean([t['misfit']['mixture'] for t in target]):.3f}",
-            "gain over mixture": f"{np.mean([t['gain_over_mixture'] for t in target]):+.3f}",
+            "gain over mixture": _seeds([t["gain_over_mixture"] for t in target], sign="+"),
         })  # fmt: skip
+    return rows
+
+
+def recorded_settings(runs: dict[str, list[dict]]) -> tuple[dict, dict[str, dict]]:
+    """The frozen config, and per method the setting its runs recorded: the config with the run's flags on top
+    (the weighting options the config leaves out at WeightingArguments' defaults). Methods whose seeds recorded
+    different flags raise: their rows would mix settings."""
+    import yaml
+
+    config = yaml.safe_load(CONFIG.read_text())
+    defaults = {f.name: f.default for f in dataclasses.fields(WeightingArguments)}
+    out = {}
+    for method, rs in runs.items():
+        flags = {tuple(r["flags"]) for r in rs}
+        if len(flags) != 1:
+            raise ValueError(f"the runs of {method} recorded different flags: {sorted(flags)}")
+        (f,) = flags
+        given = {k.removeprefix("--"): v for k, v in zip(f[::2], f[1::2], strict=True)}
+        out[method] = {"flags": " ".join(f), **defaults, **config, **given}
+    return config, out
+
+
+def settings_rows(settings: dict[str, dict]) -> list[dict]:
+    """The recorded setting of each method (the RAVEN options only for RAVEN's runs)."""
+    rows = []
+    for method in sorted(settings, key=lambda m: ORDER.index(m) if m in ORDER else len(ORDER)):
+        s = settings[method]
+        raven = s["supervision"] == "raven"
+        flags = f"`{s['flags']}`" if s["flags"] else "none"
+        options = {k: str(s[k]) if raven else "" for k in RAVEN_KEYS}
+        rows.append(
+            {"method": method, "flags over the frozen config": flags, "supervision": s["supervision"]}
+            | options
+        )
     return rows
 
 
@@ -201,30 +242,67 @@ def _scatter_done(fig, ax, xlabel: str, ylabel: str, name: str) -> str:
     return f"report/{name}"
 
 
+def _describe(s: dict) -> str:
+    return ", ".join(
+        f"{k} {s[k]}" for k in ("weight_init", "weight_objective", "weight_update_rule", "supervisor_lr")
+    )
+
+
+def _gap_line(runs: dict[str, list[dict]]) -> str:
+    """The PGR denominator gt − weak per seed, with its mean and t-interval."""
+    ens = {r["seed"]: r for r in runs.get("ens", [])}
+    per_seed = pgr_seeds(runs.get("gt", []), ens, {r["seed"]: r for r in runs.get("gt", [])})
+    if not per_seed:
+        return ""
+    gaps = [c - w for _, w, c in per_seed]
+    return (
+        "\nPGR's gap gt − weak on implicit accuracy, per seed: "
+        f"{', '.join(f'{x:.3f}' for x in gaps)} (mean {_seeds(gaps)}).\n"
+    )
+
+
 def dpo_section(runs: dict[str, list[dict]]) -> str:
     if not runs:
         return "No DPO runs yet: `python bench/dpo_methods.py`.\n"
     rows = dpo_rows(runs)
     figs = plots(runs)
-    any_run = next(iter(runs.values()))[0]
-    g = any_run.get("generations") or {}
-    sizes = sorted({r["splits"]["target"]["num_pairs"] for rs in runs.values() for r in rs})
+    config, settings = recorded_settings(runs)
+    all_runs = [r for rs in runs.values() for r in rs]
+    g = all_runs[0].get("generations") or {}
+    sizes = sorted({r["splits"]["target"]["num_pairs"] for r in all_runs})
     n_pairs = f"{sizes[0]}" if len(sizes) == 1 else f"{sizes[0]}–{sizes[-1]} (by seed)"
+    steps = sorted({r["timing"]["steps"] for r in all_runs})
+    batch = config["per_device_train_batch_size"] * config.get("gradient_accumulation_steps", 1)
+    own = settings.get("raven-default") or next(iter(settings.values()))
+    lm = (
+        f"; `raven-lm` the recommended one ({_describe(settings['raven-lm'])})"
+        if "raven-lm" in settings
+        else ""
+    )
     lines = [
-        "The DPO recipe's frozen benchmark config (`bench/configs/dpo_embedded_default.yaml`: SmolLM2-135M + LoRA, "
-        "512 training pairs, 64 steps of 8) under each method; `raven-default` is that config's own rule (uniform "
-        "start, `ce`, exponentiated η = 10), `raven-lm` the recommended one (label-model start, `chance`), which "
-        "the main job now uses; "
-        f"implicit-reward accuracy on all {n_pairs} target test pairs; generations: "
+        f"The DPO recipe's frozen benchmark config (`{CONFIG.relative_to(ROOT)}`: `{config['model_name_or_path']}` "
+        f"+ LoRA r = {config['lora_r']}, {config['max_train_pairs']} training pairs, "
+        f"{'/'.join(map(str, steps))} optimizer steps of {batch}) under each method, with the flags each run "
+        f"recorded (table below); `raven-default` is that config's own rule ({_describe(own)}){lm}. "
+        f"Implicit-reward accuracy on all {n_pairs} target test pairs; generations: "
         f"{g.get('num_prompts', '–')} held-out prompts, scored by the gold reward model (an oracle trained on the "
         "target's truth, never a supervisor); win rate against `ens` on the same prompts and seeds. "
         "`naive-best`/`naive-worst` are named by their target accuracy (an oracle choice, a reference row). "
-        "`acc. − ens`: the implicit-accuracy difference on the same pairs and seeds. "
-        "Intervals: bootstrap 95% over prompts or pairs pooled across seeds (KL, for runs that kept only their "
-        "own interval: a normal approximation from those intervals). PGR: (method − ens) / (gt − ens) per "
-        'seed, averaged over the seeds where `gt` is above `ens` on that measure; "gt ≤ ens": it never was, so '
-        "there is no gap to recover.\n\n",
+        "`acc. − ens`: the implicit-accuracy difference on the same pairs and seeds.\n\n"
+        "**Intervals are over seeds**: mean over seeds [95% t-interval of the seeds' values]; with 3 seeds "
+        "t(0.975, 2) = 4.30, so they are wide. The paired comparisons with `ens` also give a two-level bootstrap "
+        "(resample the seeds, then the pairs or prompts within each drawn seed); with 3 seeds the first level has "
+        "only 10 distinct draws and understates the spread, so a difference is called real here only when the "
+        "t-interval excludes 0. PGR (acc.): (method − weak) / (gt − weak) per seed with weak = the uniform "
+        "mixture of the supervisors on that seed's target pairs (recorded by the `ens` run) and the `gt` run of "
+        'the same seed as ceiling, then its mean and t-interval over seeds; "n/a (gap below noise)" where some '
+        "seed's gap gt − weak is under 0.05 or the gap's t-interval reaches 0 (the gaps are given below the "
+        "table). There is no PGR on gold reward: the weak reference is a labeller, not a policy, so it has no "
+        "generations.\n\n",
         markdown_table(rows),
+        _gap_line(runs),
+        "\nRecorded settings (the runs' flags over the frozen config; RAVEN options for RAVEN's runs):\n\n",
+        markdown_table(settings_rows(settings)),
         "\n",
         *(f"\n![]({f})\n" for f in figs),
     ]

@@ -35,7 +35,12 @@ from trl import ModelConfig
 from raven_align import __version__
 from raven_align.columns import reward_columns
 from raven_align.core import named_setting
-from raven_align.core.measures import pgr, preference_accuracy, seed_interval, weight_accuracy_correlation
+from raven_align.core.measures import (
+    pgr_over_seeds,
+    preference_accuracy,
+    seed_interval,
+    weight_accuracy_correlation,
+)
 from raven_align.pipeline.deprecations import ProgramParser
 from raven_align.pipeline.reward_models import fit_reward_model, score_accuracy
 from raven_align.programs.reward import (
@@ -166,15 +171,21 @@ def run_seed(seed: int, methods: list[str], script, base, model_args, runs_dir: 
 
 
 def summarize(seeds: list[dict]) -> dict[str, dict]:
-    """Per method over seeds: accuracy mean/std/t-interval, PGR (per seed, then mean), weights and ρ."""
+    """Per method over seeds: accuracy mean/std/t-interval, the difference from `ens` paired by seed (mean and
+    t-interval), PGR against the uniform mixture (per seed, then mean and t-interval; None where the gap gt −
+    uniform mixture is below noise), weights and ρ."""
     out = {}
     for method in [m for m in METHODS if all(m in s["runs"] for s in seeds)]:
         acc = seed_interval([s["runs"][method]["accuracy"] for s in seeds])
-        pgrs, rhos = [], []
+        trios = [(s["runs"][method]["accuracy"], s["uniform_mixture_test_accuracy"], s["runs"]["gt"]["accuracy"])
+                 for s in seeds if "gt" in s["runs"]]  # fmt: skip
+        gain = pgr_over_seeds(*zip(*trios, strict=True)) if trios else None
+        diff = [
+            s["runs"][method]["accuracy"] - s["runs"]["ens"]["accuracy"] for s in seeds if "ens" in s["runs"]
+        ]
+        vs_ens = seed_interval(diff) if diff and method != "ens" else None
+        rhos = []
         for s in seeds:
-            if "gt" in s["runs"]:
-                pgrs.append(pgr(s["runs"][method]["accuracy"], s["uniform_mixture_test_accuracy"],
-                                s["runs"]["gt"]["accuracy"]))  # fmt: skip
             if method.startswith("raven"):
                 w = s["runs"][method]["weights"]
                 rhos.append(weight_accuracy_correlation([w[n] for n in w],
@@ -184,7 +195,12 @@ def summarize(seeds: list[dict]) -> dict[str, dict]:
             "accuracy_mean": acc["mean"],
             "accuracy_std": acc["std"],
             "accuracy_interval": [acc["low"], acc["high"]],
-            "pgr": float(np.mean(pgrs)) if pgrs else None,
+            "minus_ens": None if vs_ens is None else [vs_ens["mean"], vs_ens["low"], vs_ens["high"]],
+            "pgr": None if gain is None or gain["below_noise"] else gain["pgr"]["mean"],
+            "pgr_interval": None
+            if gain is None or gain["below_noise"]
+            else [gain["pgr"]["low"], gain["pgr"]["high"]],
+            "pgr_below_noise": bool(gain and gain["below_noise"]),
             "weights": {n: float(np.mean([s["runs"][method]["weights"][n] for s in seeds])) for n in names},
             "weight_accuracy_rank_correlation": float(np.nanmean(rhos)) if rhos else None,
             "naive_supervisors": sorted(
@@ -229,6 +245,15 @@ def main(argv: list[str] | None = None) -> dict:
     return results
 
 
+def _pgr_cell(r: dict) -> str:
+    if r.get("pgr_below_noise"):
+        return "n/a (gap below noise)"
+    if r["pgr"] is None:
+        return "–"
+    lo, hi = r.get("pgr_interval") or (np.nan, np.nan)
+    return f"{r['pgr']:.2f}" + ("" if np.isnan(lo) else f" [{lo:.2f}, {hi:.2f}]")
+
+
 def markdown(results: dict) -> str:
     seeds = results["per_seed"]
     names = list(seeds[0]["supervisor_test_accuracy"])
@@ -239,20 +264,26 @@ def markdown(results: dict) -> str:
         f"{seeds[0]['n_train']} training pairs per seed labelled by the supervisors, {seeds[0]['n_test']} held-out "
         f"test pairs; seeds {results['seeds']}. Base setting (the YAML's; `raven-paper` and `raven-lm` put their "
         f"presets on top): {results['setting']}; training: {results['training']}. Test accuracy: mean ± std over "
-        "seeds [95% t-interval]; PGR against the uniform mixture with `gt` as ceiling; weights: mean final weights; "
-        "ρ: rank correlation of the weights with the supervisors' test accuracies.",
+        "seeds [95% t-interval]; − ens: the accuracy difference from `ens` paired by seed, mean [95% t-interval over "
+        "seeds]; PGR against the uniform mixture with `gt` as ceiling, per seed, then mean [95% t-interval] (n/a "
+        "where the gap gt − uniform mixture is below noise: under 0.05 at some seed, or its interval reaching 0); "
+        "weights: mean final weights; ρ: rank correlation of the weights with the supervisors' test accuracies.",
         "",
-        "| method | test accuracy | PGR | " + " | ".join(f"w({n})" for n in names) + " | ρ(w, acc) |",
-        "|---|---|---|" + "---|" * (len(names) + 1),
+        "| method | test accuracy | − ens (paired by seed) | PGR | "
+        + " | ".join(f"w({n})" for n in names)
+        + " | ρ(w, acc) |",
+        "|---|---|---|---|" + "---|" * (len(names) + 1),
     ]
     for method, r in results["methods"].items():
         label = f"{method} ({', '.join(r['naive_supervisors'])})" if r["naive_supervisors"] else method
         w = " | ".join("–" if method == "gt" else f"{r['weights'].get(n, 0.0):.3f}" for n in names)
         lo, hi = r["accuracy_interval"]
-        rho, gain = r["weight_accuracy_rank_correlation"], r["pgr"]
+        rho = r["weight_accuracy_rank_correlation"]
+        d = r.get("minus_ens")
+        diff = "" if d is None else f"{d[0]:+.3f} [{d[1]:+.3f}, {d[2]:+.3f}]"
         lines.append(
-            f"| {label} | {r['accuracy_mean']:.3f} ± {r['accuracy_std']:.3f} [{lo:.3f}, {hi:.3f}] | "
-            f"{'–' if gain is None else f'{gain:.2f}'} | {w} | {'' if rho is None else f'{rho:.2f}'} |"
+            f"| {label} | {r['accuracy_mean']:.3f} ± {r['accuracy_std']:.3f} [{lo:.3f}, {hi:.3f}] | {diff} | "
+            f"{_pgr_cell(r)} | {w} | {'' if rho is None else f'{rho:.2f}'} |"
         )
     lines += [
         "",

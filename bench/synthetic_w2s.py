@@ -1,13 +1,15 @@
 """RAVEN and every baseline on the synthetic weak-to-strong problems, over several seeds.
 
     python bench/synthetic_w2s.py [--seeds 0 1 2] [--out bench/results]
+    python bench/synthetic_w2s.py --from_json        # rewrite synthetic_w2s.md from the stored json, train nothing
 
-Writes ``synthetic_w2s.json``, ``synthetic_w2s.md`` (mean ± std over seeds) and weights plots per
-problem. The first two problems are those of ``tests/test_synthetic.py``; the last two add the failure modes of
-the real benchmarks (docs/options.md): a near-constant supervisor, an exactly constant one, an over-confident
-biased one and two with correlated errors. The settings below are fixed, not tuned on the test split (the test
-split is only read for the final numbers). Besides accuracy, each row reports label-free signals: the mean
-norm of the weights' gradient per update, and the label model's weights (docs/label_model.md).
+Writes ``synthetic_w2s.json``, ``synthetic_w2s.md`` (mean ± std over seeds; comparisons with 95% t-intervals
+over seeds) and weights plots per problem. The first two problems are those of ``tests/test_synthetic.py``; the
+last two add the failure modes of the real benchmarks (docs/options.md): a near-constant supervisor, an exactly
+constant one, an over-confident biased one and two with correlated errors. The settings below are fixed, not tuned
+on the test split (the test split is only read for the final numbers). Besides accuracy, each row reports
+label-free signals: the mean norm of the weights' gradient per update, and the label model's weights
+(docs/label_model.md).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 import torch
 
 from raven_align.core import ClassificationWeightingArguments, named_setting
-from raven_align.core.measures import pgr, weight_accuracy_correlation
+from raven_align.core.measures import pgr_over_seeds, seed_interval, weight_accuracy_correlation
 from raven_align.core.synthetic import make_linear_problem, train_linear_strong
 from raven_align.evaluation.reporting import markdown_table, plot_weight_history
 
@@ -91,67 +93,76 @@ def methods(names: list[str], accs: list[float]) -> dict[str, ClassificationWeig
     return out
 
 
+def _interval(s: dict | None, sign: str = "") -> str:
+    if s is None:
+        return ""
+    return f"{s['mean']:{sign}.3f} [{s['low']:{sign}.3f}, {s['high']:{sign}.3f}]"
+
+
+def problem_markdown(pname: str, runs: dict[str, list[dict]], seeds: list[int]) -> list[str]:
+    """One problem's table from its runs (one per seed, in seed order, each with its uniform mixture's accuracy
+    as ``weak``): strong accuracy (mean ± std), the difference from `ens` paired by seed and PGR against the
+    uniform mixture with `gt` as ceiling (each mean [95% t-interval over seeds]; PGR n/a where the gap is below
+    noise), the weights, the weight–accuracy ρ and the label-free signals."""
+    ceiling = [r["strong_accuracy"] for r in runs["gt"]]
+    ens = [r["strong_accuracy"] for r in runs["ens"]]
+    rows = []
+    for mname, rs in runs.items():
+        acc = [r["strong_accuracy"] for r in rs]
+        gain = pgr_over_seeds(acc, [r["weak"] for r in rs], ceiling)
+        corr = [
+            weight_accuracy_correlation(list(r["weights"].values()), r["supervisor_accuracies"]) for r in rs
+        ]
+        mean_w = [statistics.mean(r["weights"][n] for r in rs) for n in rs[0]["weights"]]
+        rows.append(
+            {
+                "method": mname,
+                "strong acc": (statistics.mean(acc), statistics.pstdev(acc)),
+                "− ens (paired by seed)": ""
+                if mname == "ens"
+                else _interval(seed_interval([a - e for a, e in zip(acc, ens, strict=True)]), "+"),
+                "PGR": "n/a (gap below noise)" if gain["below_noise"] else _interval(gain["pgr"]),
+                "weights (mean)": "[" + ", ".join(f"{w:.2f}" for w in mean_w) + "]",
+                "weight–acc ρ": statistics.mean(corr) if mname.startswith("raven") else float("nan"),
+                "‖∇w‖ per update": statistics.mean(r["weight_grad_norm"] for r in rs),
+                "s/run": statistics.mean(r["seconds"] for r in rs),
+            }
+        )
+    n_sup = len(runs["ens"][0]["supervisor_accuracies"])
+    sup_acc = [statistics.mean(r["supervisor_accuracies"][k] for r in runs["ens"]) for k in range(n_sup)]
+    lm_w = [
+        statistics.mean(list(r["weights"].values())[k] for r in runs["label_model"]) for k in range(n_sup)
+    ]
+    return [
+        f"\n## {pname}\n",
+        f"Supervisor test accuracies: {[round(a, 3) for a in sup_acc]}; uniform mixture accuracy "
+        f"{statistics.mean(r['weak'] for r in runs['ens']):.3f}; label-model weights (label-free) "
+        f"{[round(w, 2) for w in lm_w]}; seeds {seeds}. − ens and PGR (against the uniform mixture, `gt` as "
+        "ceiling, per seed): mean [95% t-interval over seeds].\n\n",
+        markdown_table(rows),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    parser.add_argument("--from_json", action="store_true", help="rewrite the markdown from the stored json")
     args = parser.parse_args()
     torch.set_num_threads(1)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    results, md = {}, ["# Synthetic weak-to-strong problems\n"]
+    md = ["# Synthetic weak-to-strong problems\n"]
+    if args.from_json:
+        for pname, runs in json.loads((out / "synthetic_w2s.json").read_text()).items():
+            md += problem_markdown(pname, runs, args.seeds)
+        (out / "synthetic_w2s.md").write_text("".join(md))
+        print("".join(md))
+        return
+    results = {}
     for pi, (pname, spec) in enumerate(PROBLEMS.items()):
-        runs: dict[str, list[dict]] = {}
-        for seed in args.seeds:
-            problem = make_linear_problem(seed=seed, **spec)
-            accs = problem.supervisor_accuracies()
-            ens_mix = None
-            for mname, margs in methods(problem.names, accs).items():
-                t0 = time.perf_counter()
-                r = train_linear_strong(problem, margs, seed=seed)
-                r["seconds"] = time.perf_counter() - t0
-                r["supervisor_accuracies"] = accs
-                if mname == "ens":
-                    ens_mix = r["mixture_accuracy"]
-                runs.setdefault(mname, []).append(r)
-            for rs in runs.values():  # PGR against the uniform mixture, ceiling = gt
-                rs[-1]["weak"] = ens_mix
-        ceiling = [r["strong_accuracy"] for r in runs["gt"]]
-        rows = []
-        for mname, rs in runs.items():
-            acc = [r["strong_accuracy"] for r in rs]
-            gains = [pgr(a, r["weak"], c) for a, r, c in zip(acc, rs, ceiling, strict=True)]
-            corr = [
-                weight_accuracy_correlation(list(r["weights"].values()), r["supervisor_accuracies"])
-                for r in rs
-            ]
-            mean_w = [statistics.mean(r["weights"][n] for r in rs) for n in rs[0]["weights"]]
-            rows.append(
-                {
-                    "method": mname,
-                    "strong acc": (statistics.mean(acc), statistics.pstdev(acc)),
-                    "PGR": (statistics.mean(gains), statistics.pstdev(gains)),
-                    "weights (mean)": "[" + ", ".join(f"{w:.2f}" for w in mean_w) + "]",
-                    "weight–acc ρ": statistics.mean(corr) if mname.startswith("raven") else float("nan"),
-                    "‖∇w‖ per update": statistics.mean(r["weight_grad_norm"] for r in rs),
-                    "s/run": statistics.mean(r["seconds"] for r in rs),
-                }
-            )
-        sup_acc = [
-            statistics.mean(r["supervisor_accuracies"][k] for r in runs["ens"])
-            for k in range(len(spec["accuracies"]))
-        ]
-        lm_w = [
-            statistics.mean(list(r["weights"].values())[k] for r in runs["label_model"])
-            for k in range(len(sup_acc))
-        ]
-        md += [
-            f"\n## {pname}\n",
-            f"Supervisor test accuracies: {[round(a, 3) for a in sup_acc]}; uniform mixture accuracy "
-            f"{statistics.mean(r['weak'] for r in runs['ens']):.3f}; label-model weights (label-free) "
-            f"{[round(w, 2) for w in lm_w]}; seeds {args.seeds}.\n\n",
-            markdown_table(rows),
-        ]
+        runs = train_problem(spec, args.seeds)
+        md += problem_markdown(pname, runs, args.seeds)
         for suffix, method in (("", "raven exp η=0.02 ce"), ("_recommended", RECOMMENDED_NAME)):
             first = runs[method][0]
             plot_weight_history(
@@ -167,6 +178,27 @@ def main() -> None:
     (out / "synthetic_w2s.json").write_text(json.dumps(results, indent=1))
     (out / "synthetic_w2s.md").write_text("".join(md))
     print("".join(md))
+
+
+def train_problem(spec: dict, seeds: list[int]) -> dict[str, list[dict]]:
+    """Every method on the problem ``spec`` at each seed; each run records the uniform mixture's accuracy of its
+    seed as ``weak`` (PGR's weak reference)."""
+    runs: dict[str, list[dict]] = {}
+    for seed in seeds:
+        problem = make_linear_problem(seed=seed, **spec)
+        accs = problem.supervisor_accuracies()
+        ens_mix = None
+        for mname, margs in methods(problem.names, accs).items():
+            t0 = time.perf_counter()
+            r = train_linear_strong(problem, margs, seed=seed)
+            r["seconds"] = time.perf_counter() - t0
+            r["supervisor_accuracies"] = accs
+            if mname == "ens":
+                ens_mix = r["mixture_accuracy"]
+            runs.setdefault(mname, []).append(r)
+        for rs in runs.values():  # PGR against the uniform mixture, ceiling = gt
+            rs[-1]["weak"] = ens_mix
+    return runs
 
 
 if __name__ == "__main__":

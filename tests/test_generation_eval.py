@@ -139,3 +139,66 @@ def test_logprobs_are_scored_without_dropout(sup_tokenizer_plain):
         assert not torch.equal(model(input_ids=ids).logits, model(input_ids=ids).logits)
     got = completion_logprobs(model, tok, PROMPTS[:2], completions, batch_size=2)
     assert np.array_equal(got, expected) and model.training
+
+
+def _token_by_token(model, tok, prompt, completion) -> float:
+    """log p(completion | prompt), one unpadded forward per token (the hand computation)."""
+    ids = tok(text=prompt)["input_ids"]
+    total = 0.0
+    with torch.no_grad():
+        for i, token in enumerate(completion):
+            logits = model(input_ids=torch.tensor([ids + completion[:i]])).logits[0, -1]
+            total += float(torch.log_softmax(logits.float(), -1)[token])
+    return total
+
+
+def test_kl_of_a_moved_policy_is_the_mean_log_ratio_on_its_samples(sup_tokenizer_plain, tmp_path):
+    """A policy whose LoRA adapter was moved: the reported KL is mean(log π(y|x) − log π_ref(y|x)) over the policy's
+    own samples, computed here by hand with the adapter model and an independent copy of the base model. Fails if
+    the sign flips, if the adapter is not switched off for the reference (KL 0), or if the samples differ."""
+    tok = sup_tokenizer_plain
+    trainer = _trainer(tok, tmp_path)
+    settings = GenerationSettings(max_new_tokens=8, batch_size=2, seed=3)
+    reference = generate_reference(trainer, PROMPTS, settings)
+    policy = trainer.model
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, p in policy.named_parameters():
+            if "lora_B" in name:
+                p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+    base = tiny_causal_lm(tok, 0).eval()  # the weights the adapter sits on, built again from the same seed
+    probe = torch.tensor([tok(text=PROMPTS[0])["input_ids"]])
+    with torch.no_grad(), policy.disable_adapter():
+        assert torch.allclose(policy(input_ids=probe).logits, base(input_ids=probe).logits, atol=1e-5)
+    out = evaluate_generations(trainer, PROMPTS, reference, LengthGold(), settings)
+    samples = sample(policy, tok, PROMPTS, settings)  # the same seeds: the policy's samples evaluated above
+    policy.eval()
+    by_hand = [
+        _token_by_token(policy, tok, p, c) - _token_by_token(base, tok, p, c)
+        for p, c in zip(PROMPTS, samples, strict=True)
+    ]
+    assert abs(np.mean(by_hand)) > 0.05  # the adapter moved the policy: a KL of 0 would be wrong
+    assert out["per_prompt"]["kl"] == pytest.approx(by_hand, abs=1e-4)
+    assert out["kl"]["mean"] == pytest.approx(np.mean(by_hand), abs=1e-4)
+
+
+def test_completions_keep_their_eos_and_its_log_prob_is_counted(sup_tokenizer_plain):
+    """Sampling stops at the first end-of-sequence token and keeps it; the completion's log-prob includes that
+    token's term (a model biased towards EOS ends most samples early)."""
+    tok = sup_tokenizer_plain
+    model = tiny_causal_lm(tok, 0).eval()
+    head = torch.nn.Linear(model.lm_head.in_features, model.lm_head.out_features, bias=True)
+    with torch.no_grad():
+        head.weight.copy_(model.lm_head.weight)
+        head.bias.zero_()
+        head.bias[tok.eos_token_id] = 4.0
+    model.lm_head = head
+    settings = GenerationSettings(max_new_tokens=12, batch_size=2, seed=1)
+    completions = sample(model, tok, PROMPTS, settings)
+    ended = [c for c in completions if len(c) < settings.max_new_tokens]
+    assert ended and all(c[-1] == tok.eos_token_id and tok.eos_token_id not in c[:-1] for c in ended)
+    got = completion_logprobs(model, tok, PROMPTS, completions, batch_size=2)
+    for p, c, value in zip(PROMPTS, completions, got, strict=True):
+        assert value == pytest.approx(_token_by_token(model, tok, p, c), abs=1e-4)
+        if c[-1] == tok.eos_token_id:  # the EOS term matters: leaving it out changes the value
+            assert abs(value - _token_by_token(model, tok, p, c[:-1])) > 1e-2

@@ -1,6 +1,7 @@
 """The label models against an independent plain-numpy EM, closed forms, and synthetic supervisors whose confusion
 matrices are known."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -195,6 +196,27 @@ def test_abstain_quantile_turns_small_margins_into_abstentions():
     assert float(model.mutual_information()[0]) > 0
     with pytest.raises(ValueError, match="quantile"):
         fit_label_model(margins, "margins", abstain_quantile=1.0)
+
+
+def test_abstentions_scale_a_supervisors_information_by_its_voting_rate():
+    # closed forms for a symmetric binary supervisor right with probability a where it votes and abstaining at rate
+    # r: I = (1 − r)(log 2 − H(a)) and LLR = (1 − r) log(a / (1 − a)); the third is the first, abstaining 40%
+    a, r = torch.tensor([0.9, 0.7, 0.9]).double(), torch.tensor([0.0, 0.0, 0.4]).double()
+    confusion = torch.stack([torch.tensor([[x, 1 - x], [1 - x, x]]) for x in a.tolist()]).double()
+    model = DawidSkene(torch.tensor([0.5, 0.5]).double(), confusion, r)
+    h = -(a * a.log() + (1 - a) * (1 - a).log())
+    assert torch.allclose(model.mutual_information(), (1 - r) * (math.log(2) - h), atol=1e-12)
+    assert torch.allclose(model.log_likelihood_ratio(), (1 - r) * torch.log(a / (1 - a)), atol=1e-12)
+    for how in ("mi", "llr"):  # the weights keep the ratio: the abstaining twin gets 0.6 of the other's
+        w = model.weights(how)
+        assert float(w[2] / w[0]) == pytest.approx(0.6)
+    # fitted: the abstention rate is measured on the data and scales the fitted information, and only that
+    truth, margins = _pairs([0.85, 0.75, 0.65], constant=False)
+    fitted = fit_label_model(margins, "margins", "votes", abstain_quantile=0.3)
+    voting = dataclasses.replace(fitted, abstain=torch.zeros_like(fitted.abstain))
+    assert torch.allclose(fitted.abstain.float(), torch.full((3,), 0.3), atol=0.01)
+    assert torch.allclose(fitted.mutual_information(), (1 - fitted.abstain) * voting.mutual_information())
+    assert bool((fitted.mutual_information() < 0.75 * voting.mutual_information()).all())
 
 
 def test_triplet_estimate_matches_the_closed_form_loadings():

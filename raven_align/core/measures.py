@@ -1,4 +1,5 @@
-"""Measures of weak-to-strong training (see docs/method.md): accuracy, PGR, weight–accuracy rank correlation.
+"""Measures of weak-to-strong training (see docs/method.md): accuracy, PGR, weight–accuracy rank correlation, and
+intervals: over items (bootstrap), over seeds (Student t) and over both (a two-level bootstrap).
 
 Inputs may be torch tensors, numpy arrays or lists; outputs are plain floats.
 """
@@ -46,12 +47,33 @@ def preference_accuracy(margins, a_preferred=None) -> float:
     return float(((signed > 0) + 0.5 * (signed == 0)).mean())
 
 
-def pgr(method: float, weak: float, ceiling: float) -> float:
-    """Performance gap recovered: ``(method - weak) / (ceiling - weak)``; NaN when the gap is ~0."""
+#: The smallest ``ceiling − weak`` gap (in the measure's units; for accuracies, 5 points) over which PGR is reported.
+#: PGR divides by that gap: below it a seed-to-seed spread of ±0.025 in the strong models' accuracies (the DPO
+#: and reward benchmarks here) moves the ratio by ±0.5 or more, so the ratio would be noise (docs/method.md §8).
+MIN_PGR_GAP = 0.05
+
+
+def pgr(method: float, weak: float, ceiling: float, min_gap: float = MIN_PGR_GAP) -> float:
+    """Performance gap recovered: ``(method - weak) / (ceiling - weak)``; NaN when the gap ``ceiling - weak`` is
+    below ``min_gap`` (a gap below noise, or none: a ceiling at or under the weak reference)."""
     gap = ceiling - weak
-    if abs(gap) < 1e-12:
+    if not gap >= max(min_gap, 1e-12):  # NaN gaps too
         return math.nan
     return float((method - weak) / gap)
+
+
+def pgr_over_seeds(method, weak, ceiling, min_gap: float = MIN_PGR_GAP) -> dict:
+    """PGR per seed (``method[i]``, ``weak[i]``, ``ceiling[i]`` of seed ``i``) and its mean with a 95% t-interval
+    over seeds, unless the gap is below noise: some seed's ``ceiling − weak`` is under ``min_gap``, or the gap's
+    t-interval over seeds reaches 0. Returns ``{"pgr": seed_interval(...) or None, "gap": seed_interval(gaps),
+    "below_noise": bool}``."""
+    m, w, c = (np.asarray(x, dtype=np.float64) for x in (method, weak, ceiling))
+    if not m.shape == w.shape == c.shape or m.ndim != 1 or m.size == 0:
+        raise ValueError(f"expected three equal non-empty vectors, got {m.shape}, {w.shape} and {c.shape}")
+    gap = seed_interval(c - w)
+    below = bool((c - w).min() < min_gap or (gap["n"] > 1 and not gap["low"] > 0))
+    per_seed = None if below else seed_interval([pgr(*x, min_gap=min_gap) for x in zip(m, w, c, strict=True)])
+    return {"pgr": per_seed, "gap": gap, "below_noise": below}
 
 
 def _ranks(x: np.ndarray) -> np.ndarray:
@@ -121,19 +143,65 @@ def with_interval(values, statistic=np.mean, **kwargs) -> dict[str, float]:
     return {"mean": float(statistic(_np(values).astype(np.float64))), "low": low, "high": high}
 
 
-#: two-sided 95% Student t quantiles t(0.975, n − 1) by the number of values n (seeds are few)
-_T975 = {2: 12.706, 3: 4.303, 4: 3.182, 5: 2.776, 6: 2.571, 7: 2.447, 8: 2.365, 9: 2.306, 10: 2.262}
+#: two-sided 95% Student t quantiles t(0.975, df) for df = 1..9 (beyond, :func:`t_quantile_975` expands)
+_T975 = (12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.3060, 2.2622)
+_Z975 = 1.959963984540054
+
+
+def t_quantile_975(df: int) -> float:
+    """Student's t quantile t(0.975, df) (a two-sided 95% interval): the table for df < 10, the Cornish–Fisher
+    expansion around the normal quantile beyond (error under 2e-4)."""
+    if df < 1:
+        raise ValueError(f"degrees of freedom must be at least 1, got {df}")
+    if df <= len(_T975):
+        return _T975[df - 1]
+    z = _Z975
+    return float(
+        z
+        + (z**3 + z) / (4 * df)
+        + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+        + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * df**3)
+    )
 
 
 def seed_interval(values: Sequence[float]) -> dict[str, float]:
-    """Mean over runs (seeds) with the sample standard deviation and a 95% t-interval of the mean
-    (``nan`` bounds for one run; the normal quantile beyond 10 runs)."""
+    """Mean over runs (seeds) with the sample standard deviation and a 95% t-interval of the mean,
+    ``mean ± t(0.975, n − 1) · sd / √n`` (``nan`` bounds for one run): the seed is the unit, so the interval
+    carries the seed-to-seed spread."""
     v = np.asarray(values, dtype=np.float64)
     if v.size == 0:
         raise ValueError("an interval over no runs is undefined")
     mean, sd = float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
-    half = _T975.get(v.size, 1.96) * sd / np.sqrt(v.size) if v.size > 1 else float("nan")
+    half = t_quantile_975(v.size - 1) * sd / np.sqrt(v.size) if v.size > 1 else float("nan")
     return {"mean": mean, "std": sd, "low": mean - half, "high": mean + half, "n": int(v.size)}
+
+
+def two_level_bootstrap(
+    groups: Sequence, num_samples: int = 2000, level: float = 0.95, seed: int = 0
+) -> dict[str, float]:
+    """Percentile bootstrap of the mean over seeds of per-seed item means, resampling at both levels: the seeds
+    (with replacement), then the items within each drawn seed (with replacement). ``groups[i]`` holds seed
+    ``i``'s per-item values (paired data as per-item differences, so the pairs stay together). The estimate
+    weighs every seed equally. With few seeds the first level sees few distinct draws (3 seeds: 10), so the
+    interval is narrower than the seeds' t-interval: read it beside :func:`seed_interval`, not instead."""
+    arrays = [np.asarray(g, dtype=np.float64).ravel() for g in groups]
+    if not arrays or any(a.size == 0 for a in arrays):
+        raise ValueError("a two-level bootstrap needs at least one seed and at least one item in every seed")
+    rng = np.random.default_rng(seed)
+    k = len(arrays)
+    stats = np.empty(num_samples)
+    for b in range(num_samples):
+        drawn = rng.integers(0, k, size=k)
+        stats[b] = np.mean(
+            [arrays[j][rng.integers(0, arrays[j].size, size=arrays[j].size)].mean() for j in drawn]
+        )
+    alpha = (1 - level) / 2
+    return {
+        "mean": float(np.mean([a.mean() for a in arrays])),
+        "low": float(np.quantile(stats, alpha)),
+        "high": float(np.quantile(stats, 1 - alpha)),
+        "n": k,
+    }
 
 
 def win_indicators(a, b) -> np.ndarray:

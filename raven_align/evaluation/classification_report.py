@@ -7,7 +7,7 @@ import statistics
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from ..core.measures import pgr, weight_accuracy_correlation
+from ..core.measures import pgr_over_seeds, weight_accuracy_correlation
 from .reporting import markdown_table, plot_weight_history
 
 
@@ -36,10 +36,34 @@ def with_val_selected(results: dict, prefix: str = "raven") -> list[dict]:
     return runs + [{**r, "method": f"{prefix} (best on val)", "picked": r["method"]} for r in best.values()]
 
 
+PGR_BELOW_NOISE = "n/a (gap below noise)"
+
+
+def _pgr(trios: list[tuple[float, float, float]]) -> dict:
+    """``pgr`` (``(mean, std)`` over seeds, NaN without a `gt` run, or ``PGR_BELOW_NOISE``) and ``pgr_interval``."""
+    if not trios:
+        return {"pgr": math.nan, "pgr_interval": None}
+    res = pgr_over_seeds(*zip(*trios, strict=True))
+    if res["below_noise"]:
+        return {"pgr": PGR_BELOW_NOISE, "pgr_interval": None}
+    values = [(m - w) / (c - w) for m, w, c in trios]
+    return {"pgr": _ms(values), "pgr_interval": (res["pgr"]["low"], res["pgr"]["high"])}
+
+
+def _pgr_cell(s: dict):
+    """``mean ± std [95% t-interval over seeds]``, or the reason there is none."""
+    if s["pgr_interval"] is None or math.isnan(s["pgr_interval"][0]):
+        return s["pgr"]
+    (mean, std), (low, high) = s["pgr"], s["pgr_interval"]
+    return f"{mean:.3f} ± {std:.3f} [{low:.3f}, {high:.3f}]"
+
+
 def summarize(results: dict) -> dict[str, dict[str, dict]]:
     """scenario -> method -> {accuracy, pgr, mixture_accuracy, agreement, weights, rank_correlation} over seeds.
 
-    PGR = (method − uniform mixture of the supervisors) / (gt − uniform mixture), per seed; the rank
+    PGR = (method − uniform mixture of the supervisors) / (gt − uniform mixture), per seed, over the seeds with a
+    `gt` run: ``(mean, std)`` with ``pgr_interval`` its 95% t-interval over seeds, or ``PGR_BELOW_NOISE`` where
+    the gap gt − uniform mixture is below noise (:func:`~raven_align.core.measures.pgr_over_seeds`). The rank
     correlation is between a run's final weights and the supervisors' test accuracies (learned weights only).
     """
     sup = {(s["seed"], s["scenario"]): s for s in results["supervisors"]}
@@ -49,16 +73,16 @@ def summarize(results: dict) -> dict[str, dict[str, dict]]:
         grouped[(r["scenario"], r["method"])].append(r)
     out: dict[str, dict[str, dict]] = defaultdict(dict)
     for (scenario, method), rs in grouped.items():
-        pgrs, corr = [], []
+        trios, corr = [], []
         for r in rs:
             s = sup[(r["seed"], scenario)]
-            ceiling = gt.get((r["seed"], scenario), math.nan)
-            pgrs.append(pgr(r["accuracy"], s["uniform_mixture_accuracy"], ceiling))
+            if (r["seed"], scenario) in gt:
+                trios.append((r["accuracy"], s["uniform_mixture_accuracy"], gt[(r["seed"], scenario)]))
             learned = r["history"][0] != r["history"][-1]
             corr.append(weight_accuracy_correlation(r["weights"], s["accuracy"]) if learned else math.nan)
         out[scenario][method] = {
             "accuracy": _ms([r["accuracy"] for r in rs]),
-            "pgr": _ms(pgrs),
+            **_pgr(trios),
             "mixture_accuracy": _ms([r["mixture_accuracy"] for r in rs]),
             "agreement": _ms([r["agreement"] for r in rs]),
             "weights": _weights([r["weights"] for r in rs]),
@@ -91,7 +115,7 @@ def write_report(results: dict, out_dir: str | Path, title: str, plot_method: st
             row.update(
                 {
                     f"{tag} acc": s["accuracy"],
-                    f"{tag} PGR": s["pgr"],
+                    f"{tag} PGR": _pgr_cell(s),
                     f"{tag} weights": s["weights"],
                     f"{tag} ρ(w, acc)": s["rank_correlation"],
                 }
@@ -117,7 +141,9 @@ def write_report(results: dict, out_dir: str | Path, title: str, plot_method: st
         f"# {title}\n",
         f"Strong-model test accuracy, mean ± std over seeds {seeds}. Weights in the order "
         f"{' / '.join(names)} (mean final weights); ρ = rank correlation of learned weights with the "
-        "supervisors' test accuracies.\n",
+        "supervisors' test accuracies. PGR = (method − uniform mixture) / (gt − uniform mixture) per seed: mean ± "
+        "std [95% t-interval over seeds]; none where the gap gt − uniform mixture is below noise (under 0.05 at "
+        "some seed, or its t-interval over seeds reaching 0).\n",
         markdown_table(rows),
         "\n## Supervisors on the test sets\n",
         markdown_table(sup_rows),

@@ -8,6 +8,7 @@ import torch
 
 from ..columns import margins_from_dataset
 from ..core.measures import (
+    MIN_PGR_GAP,
     agreement,
     pgr,
     preference_accuracy,
@@ -58,11 +59,14 @@ def split_results(
 
 
 def add_pgr(results: dict, ceiling: float | None) -> None:
-    """PGR of the strong model against the uniform mixture (the weak baseline), given a `gt` run's accuracy."""
+    """PGR of the strong model against the uniform mixture (the weak baseline), given a `gt` run's accuracy; NaN
+    where the gap ``ceiling − uniform mixture`` (kept as ``pgr_gap``) is below noise (``MIN_PGR_GAP``)."""
     strong = results["strong_after"]["implicit_reward_accuracy"]
     results["pgr"] = (
         math.nan if ceiling is None else pgr(strong, results["uniform_mixture_accuracy"], ceiling)
     )
+    if ceiling is not None:
+        results["pgr_gap"] = ceiling - results["uniform_mixture_accuracy"]
 
 
 def results_markdown(results: dict, title: str) -> str:
@@ -111,7 +115,7 @@ def results_markdown(results: dict, title: str) -> str:
             f"\n## {split} ({r['num_pairs']} held-out pairs)\n\n",
             markdown_table(rows),
             f"\nweight–accuracy Spearman ρ = {r['weight_accuracy_spearman']:.3f}; strong–mixture agreement "
-            f"{r['strong_mixture_agreement']:.3f}; {_pgr_text(r.get('pgr', math.nan))}\n",
+            f"{r['strong_mixture_agreement']:.3f}; {_pgr_text(r)}\n",
         ]
     if results.get("generations"):
         lines.append(generations_markdown(results["generations"]))
@@ -163,7 +167,13 @@ def generations_markdown(g: dict) -> str:
     return "".join(lines)
 
 
-def _pgr_text(value: float) -> str:
+def _pgr_text(r: dict) -> str:
+    value = r.get("pgr", math.nan)
+    if math.isnan(value) and "pgr_gap" in r:
+        gap = r["pgr_gap"]
+        return (
+            f"PGR vs uniform mixture: n/a (gap below noise: gt − uniform mixture {gap:.3f} < {MIN_PGR_GAP})"
+        )
     if math.isnan(value):
         return "PGR vs uniform mixture: give a `gt` run's results.json as --ceiling_results (bench/report.py pairs them)"
     return f"PGR vs uniform mixture {value:.3f}"
