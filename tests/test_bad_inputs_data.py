@@ -343,3 +343,31 @@ def test_reward_program_gt_trains_on_truth_ordered_pairs(tmp_path):
     assert all(c in GOOD for c in train["chosen"]) and all(r in BAD for r in train["rejected"])
     weak_train, _ = reward.load_reward_data(args, weak=True, seed=0)
     assert set(weak_train["gt_label"]) == {0}  # weak runs keep the presented order: it carries no truth
+
+
+# -- judgement columns already in the data ------------------------------------------------------------------------
+
+
+def _reward_program(tmp_path, *supervisors):
+    """The reward program on pairs that already carry the judgements of supervisors `a` and `b`."""
+    from raven_align.programs import reward
+
+    _pairs(6).to_json(tmp_path / "p.jsonl")
+    argv = ["--dataset_name", str(tmp_path / "p.jsonl"), "--supervision", "ens", "--eval_domains", "none"]
+    return reward.main([*argv, "--supervisors", *supervisors, *CPU, "--output_dir", str(tmp_path / "out")])
+
+
+def test_judgement_columns_no_supervisor_names_are_refused(tmp_path):
+    # before: trained on a and b beside the supervisor given, and a resume with these specs was refused
+    listed = r"\['reward_chosen__a', 'reward_rejected__a', 'reward_chosen__b', 'reward_rejected__b'\]"
+    with pytest.raises(
+        ValueError, match=rf"already carry judgement columns {listed}.*column:a column:b.*remove"
+    ):
+        _reward_program(tmp_path, SPEC)
+
+
+def test_a_column_spec_of_judgements_the_data_lacks_is_refused(tmp_path):
+    with pytest.raises(
+        ValueError, match=r"column:c: .*have none for \['c'\] \(they have them for \['a', 'b'\]\)"
+    ):
+        _reward_program(tmp_path, "column:a", "column:c", SPEC)

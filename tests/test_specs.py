@@ -50,9 +50,9 @@ def test_model_specs_carry_their_settings(model_dirs):
         "use_chat_template": False,
         "dtype": "torch.float32",
     }
-    assert (
-        build_supervisor(f"reward_model:{model_dirs['rm']}", device="cpu").use_chat_template is True
-    )  # auto
+    # auto: strings through no template (as reward models are trained on them), message lists through the model's
+    assert build_supervisor(f"reward_model:{model_dirs['rm']}", device="cpu").use_chat_template is False
+    assert build_supervisor(f"reward_model:{model_dirs['rm']}", chat_template="yes").use_chat_template is True
     assert build_supervisor(f"rm:{model_dirs['rm']}", chat_template="no").name == "rm"  # from the folder name
 
     clf = build_supervisor(f"classifier:{model_dirs['clf']}", max_length=33, device="cpu")
@@ -64,6 +64,70 @@ def test_model_specs_carry_their_settings(model_dirs):
     )
     assert isinstance(imp, ImplicitRewardSupervisor) and imp.name == "dpo"
     assert imp.settings()["beta"] == 0.25
+
+
+#: the reward model's own chat template, unlike the policy's (tiny_models.SUP_CHAT_TEMPLATE, on sup_tokenizer)
+RM_TEMPLATE = "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}"
+
+
+def test_reward_model_spec_scores_as_the_model_was_trained(tmp_path, sup_tokenizer, sup_cache):
+    import numpy as np
+    import torch
+    from datasets import Dataset
+    from tiny_models import tiny_reward_model, train_tokenizer
+
+    from raven_align.labeling import label_dataset, read_provenance
+
+    rm_tok = train_tokenizer(RM_TEMPLATE)
+    model = tiny_reward_model(rm_tok).eval()
+    model.save_pretrained(tmp_path / "rm")
+    rm_tok.save_pretrained(tmp_path / "rm")
+    prompts, completions = (
+        ["Review the tea.", "Review the movie."],
+        ["Awful taste, stale.", "A tense thriller."],
+    )
+    turns = [
+        [{"role": "user", "content": p}, {"role": "assistant", "content": c}]
+        for p, c in zip(prompts, completions, strict=True)
+    ]
+
+    def rewards(ids: list[list[int]]) -> list[float]:
+        with torch.no_grad():
+            return [model(input_ids=torch.tensor([i])).logits[0, 0].item() for i in ids]
+
+    def rendered(tok) -> list[list[int]]:
+        return [list(tok.apply_chat_template(t, tokenize=True, return_dict=True)["input_ids"]) for t in turns]
+
+    spec = f"rm=reward_model:{tmp_path / 'rm'}"
+    # auto (the default): strings as TRL's RewardTrainer trains on them, prompt + completion + eos, no template
+    auto = build_supervisor(spec, device="cpu")
+    untemplated = [
+        rm_tok(p + c + rm_tok.eos_token)["input_ids"] for p, c in zip(prompts, completions, strict=True)
+    ]
+    np.testing.assert_allclose(auto.score(prompts, completions), rewards(untemplated), rtol=1e-5, atol=1e-6)
+    # yes, in the spec (over the program's default): strings in a user and an assistant turn of the RM's template
+    yes = build_supervisor(f"{spec}?chat_template=yes", device="cpu", chat_template="no")
+    assert yes.use_chat_template and rendered(rm_tok) != rendered(sup_tokenizer)  # not the policy's template
+    np.testing.assert_allclose(
+        yes.score(prompts, completions), rewards(rendered(rm_tok)), rtol=1e-5, atol=1e-6
+    )
+    # conversational pairs go through the RM's own template, with auto
+    conv_p = [t[:1] for t in turns]
+    conv_c = [t[1:] for t in turns]
+    np.testing.assert_allclose(auto.score(conv_p, conv_c), rewards(rendered(rm_tok)), rtol=1e-5, atol=1e-6)
+    # the program's --chat_template is the default of specs without their own
+    assert build_supervisor(spec, chat_template="yes").use_chat_template is True
+    assert build_supervisor(f"{spec}?chat_template=auto", chat_template="yes").use_chat_template is False
+    # the labelling cache: yes scores other tokens, so another key; auto and no score the same tokens, one key
+    pairs = Dataset.from_dict({"prompt": prompts, "chosen": completions, "rejected": completions[::-1]})
+
+    def key(option: str) -> str:
+        sup = build_supervisor(f"{spec}?chat_template={option}", device="cpu")
+        return read_provenance(label_dataset(pairs, [sup], show_progress=False))["supervisors"][0][
+            "cache_key"
+        ]
+
+    assert key("auto") == key("no") != key("yes")
 
 
 def test_callable_and_column_specs():
@@ -79,6 +143,11 @@ def test_callable_and_column_specs():
     assert (pair.chosen_column, pair.rejected_column) == ("rc", "rr")
     probs = build_supervisor("column:p")
     assert probs.name == "p" and probs.task == "classification"
+    # pairs: one name is the data's own judgement columns of that supervisor
+    own = build_supervisor("column:x", task="preference")
+    assert own.name == "x" and own.task == "preference"
+    assert (own.chosen_column, own.rejected_column) == ("reward_chosen__x", "reward_rejected__x")
+    assert build_supervisor("column:p", task="classification").column == "p"
 
 
 def test_model_and_revision():
@@ -104,6 +173,7 @@ def test_model_and_revision():
         "column:a,",
         "embedded:",
         "=vader",
+        "vader?chat_template=no",
     ],
 )
 def test_bad_specs_raise(spec):

@@ -43,8 +43,10 @@ def _forward_reward(model, ids: list[int]) -> float:
 
 
 def test_reward_model_batched_sorted_equals_single_forward_with_template(sup_reward_model, sup_tokenizer):
-    sup = RewardModelSupervisor(sup_reward_model, sup_tokenizer, name="rm", batch_size=2, show_progress=False)
-    assert sup.use_chat_template  # the tokenizer has a template: standard inputs are rendered through it
+    sup = RewardModelSupervisor(
+        sup_reward_model, sup_tokenizer, name="rm", batch_size=2, use_chat_template=True, show_progress=False
+    )
+    assert sup.use_chat_template  # asked for: standard inputs are rendered through the template
     got = sup.score(PROMPTS, COMPLETIONS)
     expected = []
     for p, c in zip(PROMPTS, COMPLETIONS, strict=True):
@@ -61,9 +63,13 @@ def test_reward_model_batched_sorted_equals_single_forward_with_template(sup_rew
 
 def test_reward_model_conversational_equals_standard_with_template(sup_reward_model, sup_tokenizer):
     sup = RewardModelSupervisor(sup_reward_model, sup_tokenizer, name="rm", batch_size=4, show_progress=False)
+    templated = RewardModelSupervisor(
+        sup_reward_model, sup_tokenizer, name="rm", batch_size=4, use_chat_template=True, show_progress=False
+    )
     conv_p = [[{"role": "user", "content": p}] for p in PROMPTS]
     conv_c = [[{"role": "assistant", "content": c}] for c in COMPLETIONS]
-    np.testing.assert_allclose(sup.score(conv_p, conv_c), sup.score(PROMPTS, COMPLETIONS), rtol=1e-6)
+    # by default message lists go through the template, as TRL's RewardTrainer renders them
+    np.testing.assert_allclose(sup.score(conv_p, conv_c), templated.score(PROMPTS, COMPLETIONS), rtol=1e-6)
 
 
 def test_reward_model_without_template_matches_trl_reward_trainer_text(sup_reward_model, sup_tokenizer_plain):

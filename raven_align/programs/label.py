@@ -168,7 +168,14 @@ def add_label_subcommand(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--input_column", default="text", help="input column for classification")
     p.add_argument("--supervisor_batch_size", type=int, default=16)
     p.add_argument("--supervisor_max_length", type=int, default=512)
-    p.add_argument("--chat_template", choices=["auto", "yes", "no"], default="auto")
+    p.add_argument(
+        "--chat_template",
+        choices=["auto", "yes", "no"],
+        default="auto",
+        help="chat template of reward_model:/implicit: specs without their own ?chat_template= (auto: message "
+        "lists through the model's template, strings through none, as reward models are trained; yes: strings "
+        "too; no: strings never)",
+    )
     p.add_argument("--beta", type=float, default=0.1, help="DPO beta of implicit: supervisors")
     p.add_argument("--device", help="default: cuda, else mps, else cpu")
     p.add_argument("--cache_dir", help="default: $RAVEN_ALIGN_CACHE or ~/.cache/raven_align")

@@ -24,9 +24,10 @@ logger = logging.getLogger(__name__)
 def reward_input_ids(tokenizer: Any, prompt: Any, completion: Any, use_chat_template: bool) -> list[int]:
     """Token ids a reward model scores for one (prompt, completion), before truncation.
 
-    Message lists go through the chat template; strings too when ``use_chat_template`` (as a user and an assistant
-    turn), else they are ``prompt + completion + eos`` as TRL's ``RewardTrainer`` builds them for standard-format
-    data. Shared by the supervisor and the reward-model recipe, so that training and scoring see the same tokens.
+    Message lists (TRL's conversational format) go through the tokenizer's chat template, as TRL's
+    ``RewardTrainer`` renders them; strings (the standard format) are ``prompt + completion + eos``, as it builds
+    them, unless ``use_chat_template`` wraps them in a user and an assistant turn. Shared by the supervisor and the
+    reward-model recipe, so that training and scoring see the same tokens.
     """
     if isinstance(prompt, list) or isinstance(completion, list):
         if not (isinstance(prompt, list) and isinstance(completion, list)):
@@ -74,12 +75,13 @@ def check_one_output(src: HFModelSource, model: Any) -> None:
 class RewardModelSupervisor(Supervisor):
     """Scores ``(prompt, completion)`` with a reward model (an ``AutoModelForSequenceClassification`` with one label).
 
-    Inputs may be in TRL's standard format (strings) or conversational format (message lists). Conversational
-    inputs always go through the chat template. Standard inputs do too when ``use_chat_template`` is true (by
-    default: when the tokenizer has a template), as a user turn and an assistant turn; with
-    ``use_chat_template=False`` they are tokenized as ``prompt + completion + eos``, which is exactly what TRL's
-    ``RewardTrainer`` trains on for standard-format data. Sequences longer than ``max_length`` tokens keep their
-    first ``max_length`` tokens (with a warning).
+    Inputs may be in TRL's standard format (strings) or conversational format (message lists), and are scored as
+    a reward model is trained on them (TRL's ``RewardTrainer``, ``raven-align reward``): message lists through the
+    reward model's own chat template, strings as ``prompt + completion + eos``, with no template. By default
+    (``use_chat_template=None``, "auto": follow the data) and with ``False`` that is what happens;
+    ``use_chat_template=True`` also wraps strings in a user turn and an assistant turn of the template (for a
+    reward model trained on chat-formatted text; the tokenizer must have a template). Sequences longer than
+    ``max_length`` tokens keep their first ``max_length`` tokens (with a warning).
 
     Args:
         model: Hub id, local folder, or a loaded model.
@@ -87,6 +89,8 @@ class RewardModelSupervisor(Supervisor):
         name: column suffix; defaults to the last part of the id/path.
         revision: Hub revision; resolved to a commit for the identity.
         batch_size, max_length: scoring settings (part of the cache key).
+        use_chat_template: whether strings go through the chat template (see above; ``None`` and ``False`` give
+            the same tokens, so they share the labelling cache; ``True`` changes the key).
         device, dtype: default to the best available (CUDA bf16, else fp32 on MPS/CPU).
         model_kwargs: extra ``from_pretrained`` arguments (e.g. ``trust_remote_code``).
     """
@@ -120,9 +124,9 @@ class RewardModelSupervisor(Supervisor):
         ensure_pad_token(self.tokenizer)
         self.batch_size = batch_size
         self.max_length = max_length
-        has_template = getattr(self.tokenizer, "chat_template", None) is not None
-        self.use_chat_template = has_template if use_chat_template is None else use_chat_template
-        if self.use_chat_template and not has_template:
+        # whether strings are wrapped in chat turns: only when asked (auto follows the data: strings as trained)
+        self.use_chat_template = bool(use_chat_template)
+        if self.use_chat_template and getattr(self.tokenizer, "chat_template", None) is None:
             raise ValueError("use_chat_template=True but the tokenizer has no chat template")
         self.show_progress = show_progress
 

