@@ -12,6 +12,7 @@ import importlib.metadata as md
 import platform
 import sys
 
+from .utils.processes import close_process_group
 from .utils.version import __version__
 
 #: subcommand -> (program module, help); each module has make_parser() and main(argv)
@@ -72,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         module = importlib.import_module(PROGRAMS[argv[0]][0])
         sys.argv = [f"raven-align {argv[0]}", *argv[1:]]  # so that --help shows the right program name
         module.main(argv[1:])
+        close_process_group()  # under a launcher: before interpreter teardown
         return 0
     if argv and argv[0] == "label":  # its old dashed flags still work, with a deprecation warning
         from .pipeline.deprecations import rename_args

@@ -23,6 +23,7 @@ from datasets import Dataset
 from raven_align.core.synthetic import make_linear_problem
 from raven_align.trainers import RavenClassificationConfig, RavenClassificationTrainer
 from raven_align.trainers.probes import LinearProbe
+from raven_align.utils.processes import close_process_group
 
 CASES = ("control", "column_order", "judgement_values", "initial_weights")
 
@@ -96,9 +97,7 @@ def main() -> None:
     dist.all_gather_object(done, rank)
     with open(os.path.join(out, f"done-rank{rank}.json"), "w") as f:
         json.dump(done, f)
-    # while the interpreter is fully alive: left to its teardown, gloo's threads may abort the exit (SIGABRT; see
-    # close_process_group in tests/multiprocess_worker.py)
-    dist.destroy_process_group()
+    close_process_group()  # while the interpreter is fully alive (see its docstring)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ import json
 import os
 
 import torch
-import torch.distributed as dist
 from datasets import Dataset
 from tiny_models import tiny_causal_lm, tiny_reward_model, train_tokenizer
 
@@ -31,6 +30,7 @@ from raven_align.trainers import (
     RavenRewardTrainer,
 )
 from raven_align.trainers.probes import LinearProbe
+from raven_align.utils.processes import close_process_group
 
 PAIRS = [
     ("Review the movie Alien.", "A tense, beautifully made thriller.", "Dull, slow and far too long."),
@@ -165,18 +165,6 @@ def main() -> None:
         with open(os.path.join(a.out, f"{name}-rank{rank}.json"), "w") as f:
             json.dump(record, f)
     close_process_group()
-
-
-def close_process_group() -> None:
-    """Destroy the process group (if any) while the interpreter is fully alive, after a run that succeeded.
-
-    Left to the interpreter's teardown, gloo's worker threads can still hold work objects with tensors; freeing
-    them then needs the GIL of an interpreter being torn down, and the process aborts after its work is done
-    ("terminate called without an active exception", SIGABRT, return code -6; pytorch/pytorch#190489, #179291).
-    Not called after an error: the launcher stops the other processes, which may be inside a collective.
-    """
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
 
 
 if __name__ == "__main__":

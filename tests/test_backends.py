@@ -1,7 +1,8 @@
 """The supervisor weights' state under the training backends that run on a CPU: DeepSpeed ZeRO-2 in one process
 (trains like plain PyTorch, checkpoints and resumes the weights), a save path that does not rely on ``_save``
-(FSDP's sharded state dict skips it), and the loss scale undone on the weights' gradient. FSDP itself, bf16,
-QLoRA on CUDA and ZeRO-3 need a GPU: ``bench/gpu_check.sh``."""
+(FSDP's sharded state dict skips it), the adapter saved under FSDP's sharded state dict (FSDP state faked), and the
+loss scale undone on the weights' gradient. FSDP itself, bf16 and QLoRA on CUDA need a GPU: ``bench/gpu_check.sh``;
+ZeRO-3 on two CPU processes: tests/test_recipe_zero3.py."""
 
 import json
 import os
@@ -14,6 +15,7 @@ from types import SimpleNamespace
 import multiprocess_worker as worker
 import pytest
 import torch
+from safetensors.torch import load_file
 from test_multiprocess import free_port
 
 from raven_align.trainers import RAVEN_STATE_NAME
@@ -92,3 +94,43 @@ def test_loss_scale_of_each_backend():
     assert loss_scale(ds) == 64.0
     plain = SimpleNamespace(accelerator=SimpleNamespace(scaler=None), is_deepspeed_enabled=False)
     assert loss_scale(plain) == 1.0
+
+
+def test_fsdp_sharded_state_dict_still_saves_the_adapter(
+    sup_tokenizer_plain, tmp_path, sup_cache, monkeypatch
+):
+    """transformers writes no model under FSDP's SHARDED_STATE_DICT (so no adapter and nothing to push); the Raven
+    trainers consolidate and save it. FSDP needs an accelerator: its state is faked here, the real launch is in
+    bench/gpu_check.sh."""
+    from datasets import Dataset
+    from peft import LoraConfig, PeftModel
+    from tiny_models import tiny_causal_lm
+    from transformers import Trainer
+
+    from raven_align.trainers import RavenDPOConfig, RavenDPOTrainer
+
+    tok = sup_tokenizer_plain
+    rows = {"prompt": ["Review the tea."] * 4, "chosen": ["good"] * 4, "rejected": ["bad"] * 4,
+            "reward_chosen__a": [1.0] * 4, "reward_rejected__a": [0.0] * 4}  # fmt: skip
+    args = RavenDPOConfig(output_dir=str(tmp_path / "run"), use_cpu=True, report_to="none", max_length=32,
+                          per_device_train_batch_size=4, max_steps=2, learning_rate=1e-2, bf16=False,
+                          gradient_checkpointing=False, save_strategy="no")  # fmt: skip
+    trainer = RavenDPOTrainer(
+        tiny_causal_lm(tok, 0), args=args, train_dataset=Dataset.from_dict(rows), processing_class=tok,
+        peft_config=LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], lora_dropout=0.0),
+    )  # fmt: skip
+    trainer.train()
+    trainer.save_model(str(tmp_path / "plain"))
+    sharded = SimpleNamespace(state_dict_type="StateDictType.SHARDED_STATE_DICT")
+    monkeypatch.setattr(trainer, "is_fsdp_enabled", True)
+    monkeypatch.setattr(trainer.accelerator.state, "fsdp_plugin", sharded, raising=False)
+    Trainer.save_model(trainer, str(tmp_path / "bare"))  # what transformers alone does: no adapter
+    assert not (tmp_path / "bare" / "adapter_model.safetensors").exists()
+    trainer.save_model(str(tmp_path / "fsdp"))
+    plain, fsdp = (load_file(str(tmp_path / d / "adapter_model.safetensors")) for d in ("plain", "fsdp"))
+    assert plain.keys() == fsdp.keys() and len(plain) == 8
+    assert any(float(v.abs().max()) > 0 for k, v in fsdp.items() if "lora_B" in k)  # trained, not the init
+    for k in plain:
+        assert torch.equal(plain[k], fsdp[k]), k
+    assert (tmp_path / "fsdp" / RAVEN_STATE_NAME).is_file()
+    PeftModel.from_pretrained(tiny_causal_lm(tok, 0), str(tmp_path / "fsdp"))  # loads with plain PEFT

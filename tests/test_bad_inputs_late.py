@@ -165,3 +165,28 @@ def test_duplicate_supervisor_names_fail_before_scoring(tmp_path):
     argv = ["label", "--dataset_name", str(data), "-s", spec, "-s", spec, "--output_dir", str(tmp_path / "o")]
     with pytest.raises(ValueError, match=r"Duplicate supervisor names \['x'\]"):
         main(argv)
+
+
+def test_push_to_a_repository_named_after_an_unusable_output_dir_fails_before_any_work(tmp_path):
+    # without hub_model_id the repository is named after output_dir, as in TRL: a name the Hub refuses fails now
+    with pytest.raises(ValueError, match=r"named after output_dir.*'bad name!'.*give --hub_model_id"):
+        _dpo(tmp_path, "--push_to_hub", "true", "--output_dir", str(tmp_path / "bad name!"))
+
+
+def test_a_policy_that_cannot_be_loaded_fails_before_labelling(tmp_path, monkeypatch):
+    from raven_align.programs import dpo
+
+    def spy(*a, **k):
+        raise AssertionError("labelling started before the error")
+
+    monkeypatch.setattr(dpo, "label_dataset", spy)
+    data = _jsonl(tmp_path / "p.jsonl", [{"prompt": "p", "chosen": "good", "rejected": "bad"}] * 4)
+    with pytest.raises(
+        ValueError, match=r"(?s)the policy model 'org/never-loaded' cannot be loaded .*before anything"
+    ):
+        _dpo(tmp_path, data=data)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="does not exist"):  # a local path: named before anything else
+        _dpo(tmp_path, "--model_name_or_path", str(tmp_path / "nothing"), data=data)
+    with pytest.raises(ValueError, match=r"cannot be loaded \(ValueError: Unrecognized model"):  # no config
+        _dpo(tmp_path, "--model_name_or_path", str(tmp_path / "empty"), data=data)

@@ -1,5 +1,5 @@
-"""The recipes on several processes and across an interruption: the DPO recipe on two CPU processes labels once,
-writes once and matches one process; the DPO and classification recipes resume from a checkpoint to the same
+"""The recipes on several processes and across an interruption: the DPO recipe on two CPU processes labels in
+shares, writes once and matches one process; the DPO and classification recipes resume from a checkpoint to the same
 weights and model as an uninterrupted run, reusing the labelling and the reference pass."""
 
 import json
@@ -46,10 +46,11 @@ def test_dpo_recipe_on_two_processes(sup_tokenizer_plain, sup_cache, tmp_path):
     assert run.stdout.count('"timing"') == 1  # the summary is printed by the main process only
     two = json.loads((out / "results.json").read_text())
     assert two["processes"]["world_size"] == 2
-    rank0, rank1 = two["processes"]["labelling_cache"]
-    # labelled once: the main process scored, the other read its cache
-    assert set(rank0["train"].values()) == {"miss"} and set(rank1["train"].values()) == {"hit"}
-    assert all(set(statuses.values()) == {"hit"} for statuses in rank1.values())
+    assert two["processes"]["backend"] == "multi_cpu"
+    # labelled once, in shares: each process scored half of the 12 training and 4 held-out pairs
+    for rank in two["processes"]["rows_scored"]:
+        assert rank["train"] == {"rows": 12, "scored_here": {"len": 6, "vader": 6}}
+        assert rank["target"] == {"rows": 4, "scored_here": {"len": 2, "vader": 2}}
     assert (out / "adapter_model.safetensors").is_file() and (out / "raven_weights.png").is_file()
     # the same global batch on one process: the same weights and the same held-out margins
     one = _run_dpo(_dpo_argv(model_dir, data_dir, tmp_path / "one", 4))

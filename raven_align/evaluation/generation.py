@@ -12,7 +12,6 @@ ground truth and never used as a supervisor (an oracle). Reported, each with a b
 
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +20,8 @@ import numpy as np
 import torch
 
 from ..core.measures import win_indicators, with_interval
+from ..utils.processes import my_shard
+from .sharing import batch_share, eval_mode, gather_rows, whole_model, whole_reference
 
 
 @dataclass
@@ -66,29 +67,20 @@ def _left_pad(rows: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor,
     return ids.to(device), mask.to(device)
 
 
-@contextlib.contextmanager
-def eval_mode(model):
-    """``model`` in eval mode (no dropout) for the block, then back in the mode it was in: every evaluation forward
-    runs here, since a trained policy comes back from ``Trainer.train`` in train mode (LoRA dropout active)."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield model
-    finally:
-        model.train(was_training)
-
-
 @torch.no_grad()
-def sample(model, tokenizer, prompts: list, settings: GenerationSettings) -> list[list[int]]:
+def sample(
+    model, tokenizer, prompts: list, settings: GenerationSettings, first_batch: int = 0
+) -> list[list[int]]:
     """Completion token ids, sampled in batches with the KV cache; batch ``b`` draws from seed ``seed + b``, so two
-    policies sampled with the same settings see the same random numbers (paired comparisons have less noise)."""
+    policies sampled with the same settings see the same random numbers (paired comparisons have less noise).
+    ``first_batch``: the global index of the first batch (a process sampling a later share of the prompts)."""
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     out: list[list[int]] = []
     with eval_mode(model):
         for b, start in enumerate(range(0, len(prompts), settings.batch_size)):
             rows = [_prompt_ids(tokenizer, p) for p in prompts[start : start + settings.batch_size]]
             ids, mask = _left_pad(rows, pad, model.device)
-            torch.manual_seed(settings.seed + b)
+            torch.manual_seed(settings.seed + first_batch + b)
             generated = model.generate(
                 input_ids=ids,
                 attention_mask=mask,
@@ -99,6 +91,7 @@ def sample(model, tokenizer, prompts: list, settings: GenerationSettings) -> lis
                 max_new_tokens=settings.max_new_tokens,
                 pad_token_id=pad,
                 use_cache=True,
+                synced_gpus=False,  # the model is whole here (sharing.whole_model): no process waits on another
             )[:, ids.shape[1] :]
             for row in generated.tolist():
                 # up to and including the first end-of-sequence token
@@ -135,28 +128,19 @@ def _completion_logprobs(model, tokenizer, prompts: list, completions: list[list
     return np.asarray(out)
 
 
-@contextlib.contextmanager
-def reference_policy(trainer):
-    """The reference model: the PEFT base with the adapter switched off, or TRL's separate reference model."""
-    model = trainer.accelerator.unwrap_model(trainer.model)
-    if hasattr(model, "disable_adapter"):
-        with model.disable_adapter():
-            yield model
-    elif trainer.ref_model is not None:
-        yield trainer.accelerator.unwrap_model(trainer.ref_model)
-    else:
-        yield None
-
-
 def decode(tokenizer, completions: list[list[int]]) -> list[str]:
     return [tokenizer.decode(c, skip_special_tokens=True) for c in completions]
 
 
 def generate_reference(trainer, prompts: list, settings: GenerationSettings) -> dict:
-    """Samples of the reference policy (call before training, when the policy *is* the reference)."""
+    """Samples of the reference policy (call before training, when the policy *is* the reference). Each process
+    samples its share of the prompt batches; every process returns all of them."""
     start = time.perf_counter()
     tokenizer = trainer.processing_class
-    completions = sample(trainer.accelerator.unwrap_model(trainer.model), tokenizer, prompts, settings)
+    rows, first = batch_share(len(prompts), settings.batch_size)
+    with whole_model(trainer) as model:
+        completions = sample(model, tokenizer, [prompts[i] for i in rows], settings, first)
+    completions = gather_rows(completions)
     return {
         "ids": completions,
         "texts": decode(tokenizer, completions),
@@ -164,24 +148,45 @@ def generate_reference(trainer, prompts: list, settings: GenerationSettings) -> 
     }
 
 
+def _score_share(trainer, prompts: list, reference: dict, gold, settings: GenerationSettings) -> dict:
+    """This process's share of the prompts: the policy's samples, their log-probs under the policy and the
+    reference, and the gold rewards of both policies' samples."""
+    tokenizer = trainer.processing_class
+    rows, first = batch_share(len(prompts), settings.batch_size)
+    mine = [prompts[i] for i in rows]
+    with whole_model(trainer) as model:
+        ids = sample(model, tokenizer, mine, settings, first)
+        logp = completion_logprobs(model, tokenizer, mine, ids, settings.batch_size)
+        with whole_reference(trainer, model) as ref:
+            ref_logp = (
+                None if ref is None else completion_logprobs(ref, tokenizer, mine, ids, settings.batch_size)
+            )
+    texts = decode(tokenizer, ids)
+    return {
+        "ids": ids,
+        "texts": texts,
+        "kl": None
+        if ref_logp is None
+        else logp - ref_logp,  # per prompt: a Monte-Carlo sample of KL(π‖π_ref)
+        "gold_reference": _gold(gold, mine, [reference["texts"][i] for i in rows]),
+        "gold_policy": _gold(gold, mine, texts),
+    }
+
+
+def _gold(gold, prompts: list, texts: list[str]) -> np.ndarray:
+    """Gold rewards of ``texts`` (none for a process whose share is empty)."""
+    return np.asarray(gold.score(prompts, texts), dtype=float) if prompts else np.zeros(0)
+
+
 def evaluate_generations(trainer, prompts: list, reference: dict, gold, settings: GenerationSettings) -> dict:
     """Sample the trained policy on ``prompts``, score both policies with ``gold`` (a supervisor with ``score``)
-    and return the gold rewards, the paired win rate, the KL estimate and three before/after examples."""
+    and return the gold rewards, the paired win rate, the KL estimate and three before/after examples. Each
+    process scores its share of the prompts; every process returns the results of all."""
     start = time.perf_counter()
-    tokenizer = trainer.processing_class
-    model = trainer.accelerator.unwrap_model(trainer.model)
-    policy_ids = sample(model, tokenizer, prompts, settings)
-    policy_texts = decode(tokenizer, policy_ids)
-    logp = completion_logprobs(model, tokenizer, prompts, policy_ids, settings.batch_size)
-    with reference_policy(trainer) as ref:
-        ref_logp = (
-            None
-            if ref is None
-            else completion_logprobs(ref, tokenizer, prompts, policy_ids, settings.batch_size)
-        )
-    kl = None if ref_logp is None else logp - ref_logp  # per prompt: a Monte-Carlo sample of KL(π‖π_ref)
-    gold_ref = gold.score(prompts, reference["texts"])
-    gold_policy = gold.score(prompts, policy_texts)
+    share = _score_share(trainer, prompts, reference, gold, settings)
+    policy_ids, policy_texts = gather_rows(share["ids"]), gather_rows(share["texts"])
+    gold_ref, gold_policy = gather_rows(share["gold_reference"]), gather_rows(share["gold_policy"])
+    kl = None if share["kl"] is None else gather_rows(share["kl"])
     results = {
         "num_prompts": len(prompts),
         "settings": vars(settings),
@@ -233,9 +238,12 @@ class GenerationEvaluation:
         from ..core.measures import preference_hits
 
         results = evaluate_generations(trainer, self.prompts, self.reference, self.gold, self.settings)
-        chosen, rejected = self.gold.score_pairs(
-            self.test["prompt"], self.test["chosen"], self.test["rejected"]
+        rows = my_shard(len(self.test))  # each process scores its share of the held-out pairs
+        mine = self.test.select(rows)
+        chosen, rejected = (
+            self.gold.score_pairs(mine["prompt"], mine["chosen"], mine["rejected"]) if len(rows) else ([], [])
         )
+        chosen, rejected = (gather_rows(np.asarray(x, dtype=float)) for x in (chosen, rejected))
         results["gold_model"] = {
             "spec": self.gold.src.identity() if hasattr(self.gold, "src") else None,
             "accuracy_on_target_test_pairs": with_interval(preference_hits(chosen - rejected, self.truth)),

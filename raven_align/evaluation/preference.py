@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import torch
 from tqdm.auto import tqdm
 from trl.trainer.dpo_trainer import DataCollatorForPreference
 
 from ..core.measures import preference_accuracy
+from ..utils.processes import my_shard
+from .sharing import gather_rows, is_first_process, whole_model
 
 _MODEL_KEYS = ("input_ids", "attention_mask")
 
@@ -17,6 +21,10 @@ def _logps(model, batch) -> torch.Tensor:
     labels = batch["input_ids"].masked_fill(completion_mask == 0, -100)
     out = model(**{k: batch[k] for k in _MODEL_KEYS}, labels=labels, use_cache=False, fused_lm_head=True)
     return out.log_probs[:, -(completion_mask.size(1) - 1) :].sum(dim=1)
+
+
+def _length(example: dict) -> int:
+    return len(example["prompt_ids"]) + max(len(example["chosen_ids"]), len(example["rejected_ids"]))
 
 
 @torch.no_grad()
@@ -39,35 +47,30 @@ def preference_margins(
         max_length=trainer.args.max_length,
         truncation_mode=trainer.args.truncation_mode,
     )
-    model = trainer.model
-    was_training = model.training
-    model.eval()
     examples = [prepared[i] for i in range(len(prepared))]
-    # Batches of similar length: a batch is padded to its longest sequence, so on held-out sets of mixed lengths
-    # this saves much of the compute; the margins go back to the pairs' order.
-    order = sorted(
-        range(len(examples)),
-        key=lambda i: (
-            len(examples[i]["prompt_ids"])
-            + max(len(examples[i]["chosen_ids"]), len(examples[i]["rejected_ids"]))
-        ),
-    )
-    policy, ref_margins = [0.0] * len(examples), [0.0] * len(examples)
-    try:
-        for start in tqdm(range(0, len(order), batch_size), desc=desc):
+    # Each process scores a contiguous share of the pairs, in batches of similar length: a batch is padded to its
+    # longest sequence, so on held-out sets of mixed lengths this saves much of the compute.
+    share = list(my_shard(len(examples)))
+    order = sorted(share, key=lambda i: _length(examples[i]))
+    policy, ref_margins = {}, {}
+    separate_ref = reference is None and trainer.ref_model is not None
+    with (
+        whole_model(trainer) as model,
+        whole_model(trainer, trainer.ref_model) if separate_ref else nullcontext() as ref,
+    ):
+        for start in tqdm(range(0, len(order), batch_size), desc=desc, disable=not is_first_process()):
             idx = order[start : start + batch_size]
             batch = {
                 k: v.to(trainer.accelerator.device) for k, v in collator([examples[i] for i in idx]).items()
             }
             chosen, rejected = _logps(model, batch).chunk(2)
-            for i, m in zip(idx, (chosen - rejected).float().cpu().tolist(), strict=True):
-                policy[i] = m
+            policy.update(zip(idx, (chosen - rejected).float().cpu().tolist(), strict=True))
             if reference is None:
-                ref_chosen, ref_rejected = trainer.compute_ref_log_probs(trainer.ref_model or model, batch)
-                for i, m in zip(idx, (ref_chosen - ref_rejected).float().cpu().tolist(), strict=True):
-                    ref_margins[i] = m
-    finally:
-        model.train(was_training)
+                # TRL's own reference pass: the PEFT base (or its "ref" adapter), or the separate reference
+                ref_chosen, ref_rejected = trainer.compute_ref_log_probs(ref or model, batch)
+                ref_margins.update(zip(idx, (ref_chosen - ref_rejected).float().cpu().tolist(), strict=True))
+    policy = gather_rows([policy[i] for i in share])
+    ref_margins = gather_rows([ref_margins[i] for i in share]) if reference is None else None
     if reference == "policy":
         reference = policy
     reference = ref_margins if reference is None else list(reference)

@@ -28,6 +28,7 @@ from ..columns import JUDGEMENT_PREFIXES, TRUTH_COLUMNS, probs_column, reward_co
 from ..supervisors.base import Supervisor, Task
 from ..utils.cache import cache_root, load_checked_arrays, save_checked_arrays
 from ..utils.hashing import sha256_json
+from ..utils.processes import all_true, gather, is_local_main, rank_and_world, shard_range
 from ..utils.version import __version__
 from .provenance import read_provenance, with_provenance
 
@@ -229,6 +230,32 @@ def _judge(supervisor: Supervisor, dataset: Any, task: Task, core: list[str]) ->
     }
 
 
+def _judge_shared(
+    sup: Supervisor, dataset: Any, task: Task, core: list[str]
+) -> tuple[dict[str, np.ndarray], int]:
+    """``sup``'s judgements of every row, each process scoring its contiguous share (gathered in row order), and
+    the number of rows this process scored. A failure on any process is raised on all of them (none is left
+    waiting for the others' shares)."""
+    rank, world = rank_and_world()
+    if world == 1:
+        return _judge(sup, dataset, task, core), len(dataset)
+    rows = shard_range(len(dataset), rank, world)
+    try:
+        local = _judge(sup, dataset.select(rows), task, core) if len(rows) else None
+        failure = None
+    except Exception as e:  # gathered below so that the other processes stop too
+        local, failure = None, e
+    parts = gather((local, None if failure is None else f"{type(failure).__name__}: {failure}"))
+    if failure is not None:
+        raise failure
+    failed = [(r, msg) for r, (_, msg) in enumerate(parts) if msg is not None]
+    if failed:
+        r, msg = failed[0]
+        raise RuntimeError(f"supervisor {sup.name!r} failed on process {r} of {world} while labelling: {msg}")
+    shares = [p for p, _ in parts if p is not None]
+    return {k: np.concatenate([s[k] for s in shares]) for k in shares[0]}, len(rows)
+
+
 def _supervisor_key(
     sup: Supervisor, description: dict, dataset: Any, task: Task, core: list[str], hashes: dict[str, str]
 ) -> str:
@@ -266,21 +293,24 @@ def _label_one(
     """``sup``'s checked judgements of ``dataset`` (from the cache when allowed) and its provenance entry."""
     path = _cache_path(root, key)
     start = time.perf_counter()
-    if cache and path.is_file():
-        result = _read_cache(path, key)
+    # every process takes the same branch (a cache on one machine's disk may be missing on another's)
+    if all_true(cache and path.is_file()):
+        result, scored = _read_cache(path, key), 0
         status = "hit"
         logger.info("%s: cached judgements %s", sup.name, path)
     else:
-        result = _judge(sup, dataset, task, core)
+        result, scored = _judge_shared(sup, dataset, task, core)
         status = "miss" if cache else "disabled"
     _check_scores(sup.name, task, len(dataset), result)
-    if status == "miss":
+    if status == "miss" and is_local_main():
         save_checked_arrays(path, key, result)
     entry = {
         **description,
         "columns": output_columns(sup),
         "cache": status,
         "cache_key": key,
+        "rows_scored": scored,
+        "processes": rank_and_world()[1],
         "seconds": round(time.perf_counter() - start, 3),
         "labelled_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
@@ -360,7 +390,8 @@ def label_dataset(
     hashes: dict[str, str] = {}
     new_columns: dict[str, tuple[list, Any]] = {}
     entries = []
-    for sup in tqdm(supervisors, desc="Labelling", disable=not show_progress or len(supervisors) < 2):
+    quiet = not show_progress or len(supervisors) < 2 or rank_and_world()[0] != 0
+    for sup in tqdm(supervisors, desc="Labelling", disable=quiet):
         description = sup.describe()  # once: a local model's identity hashes its weight files
         key = _supervisor_key(sup, description, dataset, task, core, hashes)
         result, entry = _label_one(sup, description, dataset, task, core, key, root, cache)

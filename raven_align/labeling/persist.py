@@ -15,6 +15,7 @@ from typing import Any
 
 from ..utils.cache import build_dir_atomically, cache_root
 from ..utils.hashing import sha256_file
+from ..utils.processes import local_main_first
 from .label import column_hash
 
 CHECKSUMS = "raven_checksums.json"
@@ -55,7 +56,8 @@ def persist_dataset(dataset: Any, kind: str = "labelled") -> Any:
         dataset.save_to_disk(str(tmp))
         write_checksums(tmp)
 
-    path = build_dir_atomically(cache_root() / kind / key, build)
+    # one process per machine writes it; the others then find it
+    path = local_main_first(lambda: build_dir_atomically(cache_root() / kind / key, build))
     verify_checksums(path)  # an edited or truncated copy is refused before anything reads it
     loaded = datasets.load_from_disk(str(path))
     loaded.info.description = dataset.info.description  # provenance travels in the description

@@ -23,6 +23,8 @@ truncated or extra file is refused with the fix (delete the folder; it is traine
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -32,6 +34,7 @@ from typing import Any, Literal
 from ..embedded._locate import package_version
 from ..embedded.reviews import DOMAINS, TARGET_DOMAIN
 from ..utils.cache import build_dir_atomically, cache_root, verify_model_dir
+from ..utils.processes import all_true, is_local_main, rank_and_world
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,23 @@ def _train(spec: EmbeddedRewardModel, data: Any, output_dir: Path) -> dict[str, 
     return {"steps": trainer.state.global_step, "train_loss": trainer.state.log_history[-1].get("train_loss")}
 
 
+_LAUNCHER_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "ROLE_RANK",
+                       "MASTER_ADDR", "MASTER_PORT")  # fmt: skip
+
+
+def _train_in_own_process(name: str, cache_dir: str | Path | None) -> None:
+    """Train ``name`` into the cache in a one-process Python of its own (no launcher variables)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in _LAUNCHER_VARIABLES and not k.startswith(("ACCELERATE_", "TORCHELASTIC_"))
+    }
+    if cache_dir is not None:
+        env["RAVEN_ALIGN_CACHE"] = str(cache_dir)  # cache_root() of the child
+    code = "import sys; from raven_align.pipeline import embedded_supervisors as e; e.embedded_reward_model_path(sys.argv[1])"
+    subprocess.run([sys.executable, "-c", code, name], env=env, check=True)
+
+
 def embedded_reward_model_path(name: str, cache_dir: str | Path | None = None) -> Path:
     """The folder of the embedded reward model ``name``, trained (with a message and a progress bar) if needed,
     else checked against its manifest."""
@@ -154,8 +174,23 @@ def embedded_reward_model_path(name: str, cache_dir: str | Path | None = None) -
     data = spec.load_pairs("train")
     key = cache_key(name, data)
     final = Path(cache_dir or cache_root()) / "models" / "embedded" / f"{name}-{key[:16]}"
+    rebuild = f"{name!r} is trained again, about a minute on a CPU"
     if final.exists():  # checked against its manifest before anything loads it
-        return verify_model_dir(final, rebuild=f"{name!r} is trained again, about a minute on a CPU")
+        return verify_model_dir(final, rebuild=rebuild)
+    if rank_and_world()[1] > 1:
+        # Under several processes a Trainer would join the run's process group; each machine's first process
+        # trains the model in a process of its own, the others wait for the folder.
+        failure = None
+        if is_local_main():
+            try:
+                _train_in_own_process(name, cache_dir)
+            except Exception as e:  # told to every process below, so that none waits for the folder
+                failure = e
+        if not all_true(failure is None):
+            raise failure or RuntimeError(
+                f"training the embedded supervisor {name!r} failed on another process"
+            )
+        return verify_model_dir(final, rebuild=rebuild)
 
     def build(tmp: Path) -> None:
         print(

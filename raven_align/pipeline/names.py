@@ -91,9 +91,40 @@ def resolve_model(name: str) -> tuple[str, str | None]:
     return str(getattr(embedded, fn)()), hub_id
 
 
+def name_hub_base(trainer, model_path: str, hub_id: str | None) -> None:
+    """Record the Hub ID an embedded model is a copy of (``embedded:smollm2``: ``model_path`` is its local folder)
+    as the base of the trainer's PEFT adapter, before anything is saved: PEFT would write the local folder into
+    every ``adapter_config.json`` (final and checkpoints), which loads nowhere else. The model card says which
+    weights the adapter was trained on and how to load them (:func:`~raven_align.embedded.models.converted_origin`).
+    A model given by Hub ID or by the user's own folder is left as it is."""
+    if not hub_id or hub_id == model_path:
+        return
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    for config in (getattr(model, "peft_config", None) or {}).values():
+        config.base_model_name_or_path = hub_id
+
+
 def model_init_kwargs(model_args) -> dict:
     """What TRL's trainers pass to ``from_pretrained`` when given a model name (its ``model_init_kwargs``)."""
     kwargs = {"revision": model_args.model_revision, "dtype": model_args.dtype or "float32"}
     if model_args.attn_implementation is not None:
         kwargs["attn_implementation"] = model_args.attn_implementation
     return kwargs
+
+
+def check_policy(model_args) -> None:
+    """Resolve the strong model's config and tokenizer (no weights) before any labelling, which can take hours: a
+    missing or misspelt model fails now, with the fix, not at trainer construction."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    path, _ = resolve_model(model_args.model_name_or_path)
+    kwargs = {"revision": model_args.model_revision}
+    try:
+        AutoConfig.from_pretrained(path, **kwargs)
+        AutoTokenizer.from_pretrained(path, **kwargs)
+    except (OSError, ValueError) as e:
+        raise ValueError(
+            f"the policy model {model_args.model_name_or_path!r} cannot be loaded ({type(e).__name__}: {e}); give "
+            "a folder with config.json and a tokenizer, or a Hub ID you can reach (and its revision), before "
+            "anything is labelled"
+        ) from e

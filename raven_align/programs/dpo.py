@@ -18,6 +18,7 @@ import os
 import time
 import warnings
 from dataclasses import asdict
+from functools import partial
 from typing import Any
 
 from accelerate.utils import gather_object
@@ -27,20 +28,30 @@ from trl import ModelConfig, get_peft_config, get_quantization_config
 from ..evaluation.generation import GenerationEvaluation
 from ..evaluation.preference import preference_margins, preference_report
 from ..evaluation.preference_report import add_pgr, results_markdown, split_results
+from ..evaluation.sharing import backend_name
 from ..labeling import label_dataset, read_provenance
 from ..pipeline.caches import read_margins, reference_margin_cache, write_margins
 from ..pipeline.checks import (
     check_checkpoint_supervisors,
+    check_given_judgements,
     check_label_model,
     check_model_source,
 )
 from ..pipeline.data import load_preference_splits, persist_dataset, truth_of
 from ..pipeline.deprecations import ProgramParser
 from ..pipeline.gold import build_gold, check_gold_apart
-from ..pipeline.names import model_init_kwargs, resolve_model
-from ..pipeline.outputs import hold_push, prepare_output_dir, push_outputs, run_config, supervisor_entries
+from ..pipeline.names import check_policy, model_init_kwargs, name_hub_base, resolve_model
+from ..pipeline.outputs import (
+    hold_push,
+    prepare_output_dir,
+    push_checkpoints,
+    push_outputs,
+    run_config,
+    supervisor_entries,
+)
 from ..pipeline.preference_arguments import PreferenceRecipeArguments
 from ..trainers import RavenDPOConfig, RavenDPOTrainer
+from ..utils.processes import all_true
 
 
 def _truth(dataset, args: PreferenceRecipeArguments) -> list[bool]:
@@ -55,9 +66,10 @@ def _reference_cache(dataset, trainer) -> tuple[str | None, dict | None]:
     return reference_margin_cache(dataset, trainer)
 
 
-def _cache_status(dataset) -> dict[str, str]:
-    """How each supervisor's judgements of ``dataset`` were obtained in this process (``hit``: from the cache)."""
-    return {e["name"]: e["cache"] for e in (read_provenance(dataset) or {}).get("supervisors", [])}
+def _labelling(dataset, field: str = "cache") -> dict[str, Any]:
+    """Per supervisor, how its judgements of ``dataset`` were obtained in this process (``cache``: ``hit`` from the
+    cache, ``miss``) or how many of the rows this process scored (``rows_scored``)."""
+    return {e["name"]: e.get(field) for e in (read_provenance(dataset) or {}).get("supervisors", [])}
 
 
 def check_supervisors(training_args: RavenDPOConfig, names: list[str], checkpoint: str | None) -> None:
@@ -90,7 +102,10 @@ def build_supervisors(args: PreferenceRecipeArguments) -> list:
         else:
             out.append(
                 build_supervisor(
-                    spec, batch_size=args.supervisor_batch_size, max_length=args.supervisor_max_length
+                    spec,
+                    batch_size=args.supervisor_batch_size,
+                    max_length=args.supervisor_max_length,
+                    task="preference",  # `column:x`: the data's own reward_chosen__x / reward_rejected__x
                 )
             )
     return out
@@ -139,8 +154,8 @@ def generation_evaluation(
             UserWarning,
             stacklevel=2,
         )
-    with training_args.main_process_first(desc="gold model"):
-        return GenerationEvaluation(args, target, _truth(target, args), seed, build_gold(args.gold_model))
+    # every process builds (and later loads) its own whole copy: the gold model is never trained
+    return GenerationEvaluation(args, target, _truth(target, args), seed, build_gold(args.gold_model))
 
 
 def label_pairs(
@@ -150,20 +165,28 @@ def label_pairs(
     splits: dict[str, Any],
     checkpoint: str | None,
     gold: Any = None,
+    before_scoring: Any = None,
 ) -> tuple[Any, dict[str, Any]]:
     """The training and held-out pairs with the supervisors' judgements (cached: a rerun scores nothing).
 
-    The main process builds the supervisors and labels first; the others then read the labelling cache. The
-    supervisors are dropped on return: no weak model stays in memory while the strong model trains. ``gold``:
-    the gold model of the generation evaluation, which must not be one of the supervisors.
+    Every process builds the supervisors (each its own whole copy of a model) and scores its share of the rows;
+    the shares are gathered and the first process of each machine writes the cache. The supervisors are dropped on
+    return: no weak model stays in memory while the strong model trains. ``gold``: the gold model of the
+    generation evaluation, which must not be one of the supervisors. ``before_scoring``: a last check to run once
+    the supervisors are checked and before any row is scored.
     """
-    with training_args.main_process_first(desc="labelling"):
-        supervisors = build_supervisors(args)
-        check_supervisors(training_args, [s.name for s in supervisors], checkpoint)  # before any scoring
-        if gold is not None:
-            check_gold_apart(gold, supervisors)
-        train = persist_dataset(label_dataset(train, supervisors))
-        splits = {k: persist_dataset(label_dataset(v, supervisors)) for k, v in splits.items()}
+    supervisors = build_supervisors(args)
+    # judgement columns the data already has are trained on only when named (`column:x`), refused otherwise
+    to_label, names = check_given_judgements(supervisors, train.column_names)
+    for k, v in splits.items():
+        check_given_judgements(supervisors, v.column_names, f"the held-out {k} pairs", held_out=True)
+    check_supervisors(training_args, names, checkpoint)  # before any scoring
+    if gold is not None:
+        check_gold_apart(gold, supervisors)
+    if before_scoring is not None:
+        before_scoring()
+    train = persist_dataset(label_dataset(train, to_label) if to_label else train)
+    splits = {k: persist_dataset(label_dataset(v, to_label) if to_label else v) for k, v in splits.items()}
     return train, splits
 
 
@@ -178,13 +201,15 @@ def build_trainer(training_args: RavenDPOConfig, model_args: ModelConfig, train:
     }
     if training_args.base_model_id is None:
         training_args.base_model_id = hub_id
-    return RavenDPOTrainer(
+    trainer = RavenDPOTrainer(
         model_path,
         args=training_args,
         train_dataset=train,
         quantization_config=get_quantization_config(model_args),
         peft_config=get_peft_config(model_args),
     )
+    name_hub_base(trainer, model_path, hub_id)  # adapter_config.json names the Hub ID, not a local copy
+    return trainer
 
 
 def evaluate(
@@ -204,8 +229,8 @@ def evaluate(
         cache, key = _reference_cache(ds, trainer)
         if reference is not None:
             ref = reference[name][0]["reference"]
-        elif cache and (cached := read_margins(cache, len(ds), key)) is not None:
-            ref = cached  # verified against its key and checksum
+        elif cache and all_true((cached := read_margins(cache, len(ds), key)) is not None):
+            ref = cached  # verified against its key and checksum, on every process (all take one branch)
         else:
             ref = "policy"
         if isinstance(ref, list) and reference is None:  # before training, from the cache
@@ -236,7 +261,7 @@ def train_and_evaluate(
     t0 = time.perf_counter()
     before = evaluate(trainer, splits, args, "before")
     eval_seconds = time.perf_counter() - t0
-    if generations is not None and trainer.accelerator.is_main_process:
+    if generations is not None:
         generations.sample_reference(trainer)  # before training, the policy is the reference
     t0 = time.perf_counter()
     train_output = trainer.train(resume_from_checkpoint=checkpoint)
@@ -324,14 +349,19 @@ def run(
     train, splits = load_pairs(script_args, seed)
     generations = generation_evaluation(script_args, training_args, splits["target"], seed)
     gold = generations.gold if generations is not None else None
-    train, splits = label_pairs(script_args, training_args, train, splits, checkpoint, gold)
+    # the policy's config and tokenizer are resolved before labelling, which can take hours
+    policy = partial(check_policy, model_args)
+    train, splits = label_pairs(script_args, training_args, train, splits, checkpoint, gold, policy)
     labelling_seconds = time.perf_counter() - start
-    labelling = {"train": _cache_status(train), **{k: _cache_status(v) for k, v in splits.items()}}
+    labelled = {"train": train, **splits}
+    labelling = {k: _labelling(v) for k, v in labelled.items()}
+    scored = {k: {"rows": len(v), "scored_here": _labelling(v, "rows_scored")} for k, v in labelled.items()}
 
     # 2. the strong model and the trainer
     trainer = build_trainer(training_args, model_args, train)
     if script_args.dry_run:
         return {"dry_run": True, "supervisors": trainer.raven_weights.names, "train_pairs": len(train)}
+    push_checkpoints(trainer, held_push)  # hub_strategy: the saves during training push as in TRL
 
     # 3. training, with held-out evaluation before and after it
     before, after, timing = train_and_evaluate(trainer, splits, script_args, generations, checkpoint)
@@ -346,13 +376,15 @@ def run(
         "labelling_seconds": labelling_seconds,
         **timing,
     }
-    if generations is not None and trainer.accelerator.is_main_process:
+    if generations is not None:  # every process samples and scores its share of the prompts
         results["generations"] = generations.evaluate(trainer)
         results["timing"]["generation_seconds"] = results["generations"]["seconds"]
-    # every process's labelling-cache status (the main process scores, the others read its cache) and world size
+    # per process: the labelling-cache status and the rows it scored (each scores its share; 0 on a cache hit)
     results["processes"] = {
         "world_size": training_args.world_size,
+        "backend": backend_name(trainer),
         "labelling_cache": gather_object([labelling]),
+        "rows_scored": gather_object([scored]),
     }
     results["config"] = run_config(
         script_args, training_args, model_args, supervisor_entries(train), pushed=held_push is not None

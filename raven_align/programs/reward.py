@@ -81,8 +81,10 @@ def supervisor_accuracy(labelled: dict[str, Any], names: list[str]) -> dict[str,
     out: dict[str, dict[str, float]] = {}
     for name in names:
         c, r = reward_columns(name)
-        out[name] = {
-            t: preference_accuracy(np.asarray(ds[c]) - np.asarray(ds[r])) for t, ds in labelled.items()
+        out[name] = {  # a `column:x` supervisor is measured where the data has its columns
+            t: preference_accuracy(np.asarray(ds[c]) - np.asarray(ds[r]))
+            for t, ds in labelled.items()
+            if c in ds.column_names and r in ds.column_names
         }
     return out
 
@@ -96,25 +98,33 @@ def label_splits(
     training_args: Any = None,
 ) -> tuple[Any, dict[str, Any], list[dict]]:
     """Label the training pairs and the test pairs (to report the supervisors' accuracies) with the supervisors
-    of ``specs``; returns (labelled train, labelled tests, the supervisors' provenance entries). The options of
-    ``training_args`` that depend on the supervisors are checked before any scoring."""
+    of ``specs``; returns (labelled train, labelled tests, the supervisors' provenance entries, in training
+    order). Judgement columns the training pairs already have are trained on only when named (``column:x``),
+    refused otherwise; the options of ``training_args`` that depend on the supervisors, and the checkpoint's
+    supervisors, are checked before any scoring."""
     from ..labeling import label_dataset, read_provenance
+    from ..pipeline.checks import check_given_judgements
     from ..pipeline.specs import build_supervisor
 
     supervisors = [
-        build_supervisor(s, batch_size=args.supervisor_batch_size, max_length=max_length) for s in specs
+        build_supervisor(s, batch_size=args.supervisor_batch_size, max_length=max_length, task="preference")
+        for s in specs
     ]
+    to_label, order = check_given_judgements(supervisors, train.column_names)
     if training_args is not None:
         from ..pipeline.checks import check_checkpoint_supervisors
 
-        names = list(training_args.supervisor_names or [s.name for s in supervisors])
+        names = list(training_args.supervisor_names or order)
         training_args.validate_supervisors(names)
         if training_args.resume_from_checkpoint:
             check_checkpoint_supervisors(training_args.resume_from_checkpoint, names)
     kw = {"cache": args.label_cache, "show_progress": True}
-    labelled_train = label_dataset(train, supervisors, **kw)
-    labelled_tests = {t: label_dataset(ds, supervisors, **kw) for t, ds in tests.items()}
-    return labelled_train, labelled_tests, read_provenance(labelled_train)["supervisors"]
+    labelled_train = label_dataset(train, to_label, **kw) if to_label else train
+    labelled_tests = {t: label_dataset(ds, to_label, **kw) if to_label else ds for t, ds in tests.items()}
+    # the labelling provenance of each supervisor (a `column:x` one: the data's own entry, if it carries one)
+    recorded = {e["name"]: e for e in (read_provenance(labelled_train) or {}).get("supervisors", [])}
+    described = {s.name: s.describe() for s in supervisors}
+    return labelled_train, labelled_tests, [recorded.get(n, described[n]) for n in order]
 
 
 def check_run(script_args: RewardScriptArguments, training_args: Any, model_args: Any) -> Any:
@@ -152,16 +162,16 @@ def run_reward_modeling(
     train, tests = load_reward_data(script_args, weak=not gt, seed=seed)
     sup_acc, provenance = {}, []
     if specs:
-        with training_args.main_process_first(desc="labelling"):  # the others then read the labelling cache
-            train, labelled, provenance = label_splits(
-                train, tests, specs, script_args, training_args.max_length, training_args
-            )
+        # every process scores its share of the rows (labelling gathers the shares)
+        train, labelled, provenance = label_splits(
+            train, tests, specs, script_args, training_args.max_length, training_args
+        )
         sup_acc = supervisor_accuracy(labelled, [e["name"] for e in provenance])
     if gt and not training_args.gt_column:
         # Plain reward modelling on truth-ordered pairs: the judgements were only needed for the report.
         train = train.remove_columns([c for c in train.column_names if c.startswith(JUDGEMENT_PREFIXES)])
     start = time.perf_counter()
-    trainer = fit_reward_model(train, training_args, model_args)
+    trainer = fit_reward_model(train, training_args, model_args, held_push if save else None)
     seconds = time.perf_counter() - start
     if save:
         trainer.save_model(training_args.output_dir)

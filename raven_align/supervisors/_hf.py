@@ -123,7 +123,8 @@ class HFModelSource:
                     load_kwargs["revision"] = self.revision
                 if strict_head:
                     load_kwargs["output_loading_info"] = True
-                model = auto_class.from_pretrained(self.source, **load_kwargs)
+                with unpartitioned():
+                    model = auto_class.from_pretrained(self.source, **load_kwargs)
                 model, info = model if strict_head else (model, {})
                 base = getattr(model, "base_model_prefix", "")
                 new = [k for k in info.get("missing_keys", []) if not (base and k.startswith(base))]
@@ -135,6 +136,21 @@ class HFModelSource:
             dtype = self.dtype or (best_dtype(self.device) if self.source is not None else None)
             self._loaded = model.to(self.device) if dtype is None else model.to(self.device, dtype=dtype)
         return self._loaded
+
+
+@contextmanager
+def unpartitioned():
+    """Models loaded inside are whole on every process, even while DeepSpeed ZeRO-3 is configured for the strong
+    model: a supervisor or gold model is never trained, and partitioning it would make every load and forward a
+    collective that all processes must join (a load on one process alone would hang)."""
+    from transformers.integrations import deepspeed as hf_deepspeed
+
+    config = hf_deepspeed._hf_deepspeed_config_weak_ref  # set by TrainingArguments(deepspeed=...)
+    hf_deepspeed.unset_hf_deepspeed_config()
+    try:
+        yield
+    finally:
+        hf_deepspeed._hf_deepspeed_config_weak_ref = config
 
 
 @contextmanager

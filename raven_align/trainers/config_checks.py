@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ..utils.processes import share_group_with_deepspeed
+
 
 def check_training_options(training_args: Any) -> None:
     """Training settings a Trainer accepts but that train nothing, or nothing meaningful: refused by every Raven
@@ -23,6 +25,7 @@ def check_training_options(training_args: Any) -> None:
             f"num_train_epochs={epochs} with max_steps={steps} trains for no step, and the results would report "
             "the untrained model as trained: give num_train_epochs > 0 or max_steps > 0"
         )
+    share_group_with_deepspeed(training_args.deepspeed)
     beta = getattr(training_args, "beta", None)  # the DPO temperature
     if beta is not None and not (math.isfinite(beta) and beta > 0):
         raise ValueError(

@@ -208,9 +208,16 @@ class RavenTrainerMixin:
         """The model as transformers saves it (any backend), plus the weights' state beside it.
 
         ``save_model`` runs for the final save and inside every checkpoint save, under plain DDP, DeepSpeed and
-        FSDP alike (``_save`` is skipped by FSDP's sharded state dict)."""
+        FSDP alike. Under FSDP with a sharded state dict transformers writes no model at all (no adapter in
+        ``output_dir``, nothing to push): the model is then consolidated, as for ``FULL_STATE_DICT``, and saved."""
         super().save_model(output_dir, _internal_call=_internal_call)
-        self.save_raven_state(output_dir if output_dir is not None else self.args.output_dir)
+        output_dir = output_dir if output_dir is not None else self.args.output_dir
+        if self.is_fsdp_enabled and "FULL_STATE_DICT" not in str(
+            self.accelerator.state.fsdp_plugin.state_dict_type
+        ):
+            # every process joins the gather; the main process writes (adapter only, for a PEFT model)
+            self._save(output_dir, state_dict=self.accelerator.get_state_dict(self.model))
+        self.save_raven_state(output_dir)
 
     def save_raven_state(self, output_dir: str) -> None:
         """Write ``raven_weights.pt`` (state, for resuming) and ``raven_weights.json`` (readable summary)."""

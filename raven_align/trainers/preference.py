@@ -36,14 +36,13 @@ def shared_on_disk(dataset, args):
     """``dataset`` backed by files every process can open, when several processes precompute reference log-probs.
 
     TRL caches precomputed reference log-probs next to the dataset's files; an in-memory dataset has none, so
-    each process would look in its own temporary folder and rank 1 could not open the file rank 0 wrote. The
-    main process saves the rows once under the cache directory (keyed by content, so reruns reuse it together
+    each process would look in its own temporary folder and rank 1 could not open the file rank 0 wrote. One
+    process per machine saves the rows once under the cache directory (keyed by content, so reruns reuse it together
     with TRL's log-prob cache), and every process memory-maps that copy.
     """
     if dataset is None or args.world_size <= 1 or not args.precompute_ref_log_probs or dataset.cache_files:
         return dataset
-    with args.main_process_first(desc="saving the dataset where every process can read it"):
-        return persist_dataset(dataset)
+    return persist_dataset(dataset)  # the first process of each machine writes it, the others then read it
 
 
 def add_judgements(

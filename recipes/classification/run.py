@@ -11,6 +11,8 @@ command line (the command line wins).
 """
 
 from raven_align.programs.classify import main
+from raven_align.utils.processes import close_process_group
 
 if __name__ == "__main__":
     main()
+    close_process_group()  # before interpreter teardown (see its docstring)

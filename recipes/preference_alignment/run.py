@@ -9,6 +9,8 @@ Every `RavenDPOConfig` / `DPOConfig` field and TRL's `ModelConfig` flags (`--use
 """
 
 from raven_align.programs.dpo import main
+from raven_align.utils.processes import close_process_group
 
 if __name__ == "__main__":
     main()
+    close_process_group()  # before interpreter teardown (see its docstring)

@@ -12,6 +12,8 @@ accuracy on the dataset's own test pairs and on the other embedded domains.
 """
 
 from raven_align.programs.reward import main
+from raven_align.utils.processes import close_process_group
 
 if __name__ == "__main__":
     main()
+    close_process_group()  # before interpreter teardown (see its docstring)
