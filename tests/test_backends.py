@@ -134,3 +134,30 @@ def test_fsdp_sharded_state_dict_still_saves_the_adapter(
         assert torch.equal(plain[k], fsdp[k]), k
     assert (tmp_path / "fsdp" / RAVEN_STATE_NAME).is_file()
     PeftModel.from_pretrained(tiny_causal_lm(tok, 0), str(tmp_path / "fsdp"))  # loads with plain PEFT
+
+
+def test_sharded_configs_save_a_whole_adapter_and_quantised_weights_can_be_sharded():
+    """The launch configs users start from: every FSDP config gathers a full state dict at save, FSDP2 is there,
+    ZeRO-3 gathers 16-bit weights at save, and the sharded QLoRA recipe stores its 4-bit weights in the dtype the
+    sharding needs (ZeRO-3 and FSDP shard only parameters of one dtype)."""
+    import yaml
+    from trl import ModelConfig, get_quantization_config
+
+    from raven_align.programs import dpo
+
+    configs = {
+        p.stem: yaml.safe_load(p.read_text()) for p in (TESTS.parent / "accelerate_configs").glob("*.yaml")
+    }
+    fsdp = {k: c["fsdp_config"] for k, c in configs.items() if c["distributed_type"] == "FSDP"}
+    assert set(fsdp) == {"fsdp", "fsdp2", "fsdp_qlora"}
+    assert all(c["fsdp_state_dict_type"] == "FULL_STATE_DICT" for c in fsdp.values())
+    assert fsdp["fsdp2"]["fsdp_version"] == 2 and fsdp["fsdp_qlora"]["fsdp_use_orig_params"] is False
+    for name in ("deepspeed_zero3", "deepspeed_zero3_qlora"):
+        ds = configs[name]["deepspeed_config"]
+        assert ds["zero_stage"] == 3 and ds["zero3_save_16bit_model"] is True
+    recipe = TESTS.parent / "recipes" / "preference_alignment" / "paper_qwen2.5_7b_qlora_sharded.yaml"
+    argv = ["--config", str(recipe), "--bf16", "false", "--use_cpu", "true"]
+    _, _, model = dpo.make_parser().parse_args_and_config(argv)
+    assert isinstance(model, ModelConfig) and model.dtype == "bfloat16"
+    q = get_quantization_config(model)
+    assert q.load_in_4bit and q.bnb_4bit_quant_storage == torch.bfloat16 == getattr(torch, model.dtype)
