@@ -86,6 +86,14 @@ class Supervisor(ABC):
         return f"{type(self).__name__}(name={self.name!r}, task={self.task!r})"
 
 
+def no_progress(show_progress: bool) -> bool:
+    """Whether a supervisor's progress bar stays hidden: when not asked for, and on every process but the first
+    (each scores its share of the rows; one bar is enough)."""
+    from ..utils.processes import rank_and_world
+
+    return not show_progress or rank_and_world()[0] != 0
+
+
 def best_device() -> str:
     """``cuda`` if available, else ``mps``, else ``cpu``."""
     import torch

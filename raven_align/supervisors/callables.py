@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..utils.hashing import hash_callable
-from .base import Supervisor, Task
+from .base import Supervisor, Task, no_progress
 
 
 class CallableSupervisor(Supervisor):
@@ -59,7 +59,9 @@ class CallableSupervisor(Supervisor):
         from tqdm.auto import tqdm
 
         for start in tqdm(
-            range(0, n, self.batch_size), desc=desc, disable=not self.show_progress or n <= self.batch_size
+            range(0, n, self.batch_size),
+            desc=desc,
+            disable=no_progress(self.show_progress) or n <= self.batch_size,
         ):
             yield slice(start, min(start + self.batch_size, n))
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ._hf import HFModelSource, default_name, ensure_pad_token, eval_mode, pad_right, tokenizer_identity
-from .base import Supervisor, length_sorted_batches
+from .base import Supervisor, length_sorted_batches, no_progress
 
 
 class ClassifierSupervisor(Supervisor):
@@ -165,7 +165,9 @@ class ClassifierSupervisor(Supervisor):
             order = np.arange(len(inputs))
             batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
         probs: np.ndarray | None = None
-        bar = tqdm(total=len(inputs), desc=f"Classifying with {self.name}", disable=not self.show_progress)
+        bar = tqdm(
+            total=len(inputs), desc=f"Classifying with {self.name}", disable=no_progress(self.show_progress)
+        )
         with torch.inference_mode(), eval_mode(model):
             for batch in batches:
                 out = self._forward(model, [inputs[i] for i in batch]).float()

@@ -18,7 +18,7 @@ from ._hf import (
     pad_right,
     tokenizer_identity,
 )
-from .base import Supervisor, length_sorted_batches
+from .base import Supervisor, length_sorted_batches, no_progress
 
 logger = logging.getLogger(__name__)
 
@@ -171,7 +171,9 @@ class ImplicitRewardSupervisor(Supervisor):
         policy = self.policy.get(auto)
         batches = length_sorted_batches([len(s) for s, _ in encoded], self.batch_size)
         bar = tqdm(
-            total=2 * len(encoded), desc=f"Implicit reward of {self.name}", disable=not self.show_progress
+            total=2 * len(encoded),
+            desc=f"Implicit reward of {self.name}",
+            disable=no_progress(self.show_progress),
         )
         lp = self._logps(policy, encoded, batches, bar, disable_adapter=False)
         if self.ref is not None:

@@ -16,7 +16,7 @@ from ._hf import (
     pad_right,
     tokenizer_identity,
 )
-from .base import Supervisor, length_sorted_batches
+from .base import Supervisor, length_sorted_batches, no_progress
 
 logger = logging.getLogger(__name__)
 
@@ -168,7 +168,10 @@ class RewardModelSupervisor(Supervisor):
         ensure_pad_token(self.tokenizer, model)
         rewards = np.empty(len(ids), dtype=np.float64)
         bar = tqdm(
-            total=len(ids), desc=f"Scoring with {self.name}", disable=not self.show_progress, unit="seq"
+            total=len(ids),
+            desc=f"Scoring with {self.name}",
+            disable=no_progress(self.show_progress),
+            unit="seq",
         )
         with torch.inference_mode(), eval_mode(model):
             for batch in length_sorted_batches([len(s) for s in ids], self.batch_size):
