@@ -7,7 +7,8 @@ Labelling writes, and every trainer, recipe and benchmark reads, these columns (
 - classification: ``probs__<name>``, a list of C class probabilities per row.
 
 Inside a batch the collators hand the loss ``raven_margins`` ``(B, K)``, ``raven_probs`` ``(B, K, C)``,
-``raven_gt`` ``(B,)`` and ``labels`` ``(B,)``. Torch only: no transformers or TRL import.
+``raven_gt`` ``(B,)``, ``raven_eval_gt`` ``(B,)`` (evaluation batches only) and ``labels`` ``(B,)``. Torch only: no
+transformers or TRL import.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ TRUTH_COLUMNS = ("gt_label", "label", "labels")
 # batch keys that the collators add and the losses pop
 MARGINS_KEY = "raven_margins"
 GT_KEY = "raven_gt"
+#: the truth of evaluation pairs only (copied from their truth column by the DPO trainer; never in a training batch)
+EVAL_GT_KEY = "raven_eval_gt"
 PROBS_KEY = "raven_probs"
 LABELS_KEY = "labels"
 

@@ -371,3 +371,85 @@ def test_a_column_spec_of_judgements_the_data_lacks_is_refused(tmp_path):
         ValueError, match=r"column:c: .*have none for \['c'\] \(they have them for \['a', 'b'\]\)"
     ):
         _reward_program(tmp_path, "column:a", "column:c", SPEC)
+
+
+# -- TRL's dataset mixture and the trainer's evaluation set -------------------------------------------------------
+
+
+def _parse_dpo(tmp_path, config: dict):
+    import json
+
+    from raven_align.programs import dpo
+
+    path = tmp_path / "c.yaml"
+    path.write_text(json.dumps({"supervisors": ["length"], **config}))  # JSON is YAML
+    argv = ["--config", str(path), "--output_dir", str(tmp_path / "o"), *CPU]
+    return dpo.make_parser().parse_args_and_config(argv)
+
+
+def test_a_mixture_that_cannot_apply_is_refused_at_parse(tmp_path):
+    two = [{"path": "a.jsonl"}, {"path": "b.jsonl"}]
+    cases = [
+        (
+            {"datasets": two, "dataset_name": "x"},
+            r"\['dataset_name'\] name data beside the `datasets` mixture",
+        ),
+        ({"datasets": two, "dataset_test_split": "test_prefs"}, r"\['dataset_test_split'\] name data beside"),
+        ({"datasets": two, "streaming": True}, r"streaming.*a stream cannot give"),
+        ({"dataset_streaming": True}, r"streaming/dataset_streaming: every pair is labelled"),
+        ({"datasets": two, "dataset_mixture": {"datasets": [{"id": "a"}]}}, r"give one mixture"),
+        ({"datasets": [{"path": "a", "fraction": 0.5}, {"path": "b"}]}, r"set for all sources or none"),
+        ({"datasets": [{"id": "a"}]}, r"unknown key\(s\) \['id'\].*under `dataset_mixture:`"),
+        ({"test_split_size": 0.1}, r"test_split_size cuts .* with dataset_name give test_size"),
+        ({"dataset_mixture": {"datasets": [{"id": "a", "weight": 2}]}}, r"weight 2 is the share .*\(0, 1\]"),
+    ]
+    for config, match in cases:
+        with pytest.raises(ValueError, match=match):
+            _parse_dpo(tmp_path, config)
+
+
+def test_mixture_sources_that_cannot_be_read_or_stacked_are_refused_before_labelling(tmp_path):
+    from raven_align.programs import dpo
+
+    plain, truth = _jsonl(tmp_path / "a.jsonl", PAIRS), _jsonl(tmp_path / "b.jsonl", _truthful(6))
+    chat = [{**r, "prompt": [_chat("user", r["prompt"])], "chosen": [_chat("assistant", r["chosen"])],
+             "rejected": [_chat("assistant", r["rejected"])]} for r in PAIRS]  # fmt: skip
+    cases = [
+        (
+            [{"path": str(plain)}, {"path": str(truth)}],
+            r"different columns .*'gt_label'.*each source's `columns`",
+        ),
+        (
+            [{"path": str(plain), "split": "test"}],
+            r"mixture source 0 .*no split 'test' \(it has \['train'\]\)",
+        ),
+        (
+            [{"path": str(plain)}, {"path": str(_jsonl(tmp_path / "c.jsonl", chat))}],
+            r"cannot be stacked.*one form",
+        ),
+    ]
+    for sources, match in cases:
+        args, _, _ = _parse_dpo(tmp_path, {"datasets": sources})
+        with pytest.raises(ValueError, match=match):
+            dpo.load_pairs(args, 0)  # before any supervisor is built or row scored
+    shared = {"path": str(truth), "columns": ["prompt", "chosen", "rejected"]}
+    args, _, _ = _parse_dpo(tmp_path, {"datasets": [{"path": str(plain)}, shared], "test_split_size": 3})
+    train, splits = dpo.load_pairs(args, 0)
+    assert (len(train), len(splits["target"])) == (11, 3)
+
+
+def _truthful(n):
+    return [{**r, "gt_label": 1} for r in PAIRS[:n]]
+
+
+def test_an_eval_dataset_without_the_judgement_columns_is_refused(tmp_path):
+    from bad_input_helpers import NEVER, _dpo_config
+
+    from raven_align.trainers import RavenDPOTrainer
+
+    unlabelled = _pairs().remove_columns(["reward_chosen__b", "reward_rejected__b"])
+    with pytest.raises(
+        ValueError,
+        match=r"evaluation dataset lacks the column\(s\) \['reward_chosen__b', 'reward_rejected__b'\]",
+    ):
+        RavenDPOTrainer(NEVER, args=_dpo_config(tmp_path), train_dataset=_pairs(), eval_dataset=unlabelled)

@@ -1,6 +1,8 @@
 """The generation evaluation: sampling is seeded and paired, the log-probabilities match a token-by-token
 computation, and a policy that equals its reference gets KL 0, a win rate of exactly 0.5 and equal gold rewards."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -119,6 +121,12 @@ def test_dpo_recipe_reports_generations(sup_tokenizer_plain, sup_cache, tmp_path
     assert set(target["misfit"]) == {"len", "vader", "mixture"}
     md = (out / "results.md").read_text()
     assert "## Generations (1 held-out prompts" in md and "**1.** " in md and "win rate" in md
+    # the win rate and KL go to the trackers (log_history) and the model card too
+    history = json.loads((out / "trainer_state.json").read_text())["log_history"]
+    (logged,) = [e for e in history if "final/generations/kl" in e]
+    assert logged["final/generations/win_rate"] == pytest.approx(g["win_rate_vs_reference"]["mean"])
+    assert logged["final/generations/kl"] == pytest.approx(g["kl"]["mean"])
+    assert "`generations/win_rate`" in (out / "README.md").read_text()
 
 
 def test_logprobs_are_scored_without_dropout(sup_tokenizer_plain):

@@ -38,9 +38,11 @@ def test_dpo_recipe_on_two_processes(sup_tokenizer_plain, sup_cache, tmp_path):
     pytest.importorskip("vaderSentiment")
     model_dir, data_dir = _tiny_assets(tmp_path, sup_tokenizer_plain)
     out = tmp_path / "two"
+    # evaluating on the labelled held-out pairs as it trains, in shares
+    evaluating = ("--eval_strategy", "steps", "--eval_steps", "2")
     run = launch_two_processes(
         str(ROOT / "recipes" / "preference_alignment" / "run.py"),
-        *_dpo_argv(model_dir, data_dir, out, 2),
+        *_dpo_argv(model_dir, data_dir, out, 2, *evaluating),
         env={"RAVEN_ALIGN_CACHE": str(sup_cache), "HF_HUB_OFFLINE": "1"},
     )
     assert run.stdout.count('"timing"') == 1  # the summary is printed by the main process only
@@ -53,11 +55,21 @@ def test_dpo_recipe_on_two_processes(sup_tokenizer_plain, sup_cache, tmp_path):
         assert rank["target"] == {"rows": 4, "scored_here": {"len": 2, "vader": 2}}
     assert (out / "adapter_model.safetensors").is_file() and (out / "raven_weights.png").is_file()
     # the same global batch on one process: the same weights and the same held-out margins
-    one = _run_dpo(_dpo_argv(model_dir, data_dir, tmp_path / "one", 4))
+    one = _run_dpo(_dpo_argv(model_dir, data_dir, tmp_path / "one", 4, *evaluating))
     assert two["weights"] == pytest.approx(one["weights"], abs=1e-5)
     for split in ("target",):
         a, b = two["splits"][split]["strong_after"], one["splits"][split]["strong_after"]
         assert a == pytest.approx(b, abs=1e-6)
+    # the evaluations during training (TRL's and RAVEN's metrics) and the final results logged once, as on one process
+    logs = [
+        json.loads((tmp_path / r / "trainer_state.json").read_text())["log_history"] for r in ("two", "one")
+    ]
+    evals = [[e for e in log if "eval_loss" in e] for log in logs]
+    assert [e["step"] for e in evals[0]] == [2, 4]
+    keys = ("eval_loss", "eval_rewards/margins", "eval_raven/accuracy", "eval_raven/mixture_accuracy")
+    for e2, e1 in zip(*evals, strict=True):
+        assert [e2[k] for k in keys] == pytest.approx([e1[k] for k in keys], abs=1e-5)
+    assert [len([e for e in log if "final/target/mixture_accuracy" in e]) for log in logs] == [1, 1]
 
 
 def _adapter(path) -> dict:

@@ -58,6 +58,35 @@ def split_results(
     }
 
 
+def final_metrics(results: dict) -> dict[str, float | None]:
+    """The numbers of a run's ``results`` that its trackers and model card show: per held-out split
+    (``final/<split>/...``) the strong model's preference accuracy before training (log-prob margin) and after
+    (implicit reward and log-prob margin), the learned and uniform mixtures', the strong–mixture agreement and PGR;
+    the generation evaluation's mean gold rewards, win rate and KL (``final/generations/...``). None where a
+    number was not measured."""
+    out: dict[str, float | None] = {}
+    for split, r in results["splits"].items():
+        p = f"final/{split}/"
+        out |= {
+            p + "logprob_accuracy_before": r["strong_before"]["policy_logprob_accuracy"],
+            p + "implicit_reward_accuracy_after": r["strong_after"]["implicit_reward_accuracy"],
+            p + "logprob_accuracy_after": r["strong_after"]["policy_logprob_accuracy"],
+            p + "mixture_accuracy": r["mixture_accuracy"],
+            p + "uniform_mixture_accuracy": r["uniform_mixture_accuracy"],
+            p + "strong_mixture_agreement": r["strong_mixture_agreement"],
+            p + "pgr": r.get("pgr"),
+        }
+    g = results.get("generations")
+    if g:
+        out |= {
+            "final/generations/gold_reward_reference": g["gold_reward_reference"]["mean"],
+            "final/generations/gold_reward_policy": g["gold_reward_policy"]["mean"],
+            "final/generations/win_rate": g["win_rate_vs_reference"]["mean"],
+            "final/generations/kl": g["kl"]["mean"] if g.get("kl") else None,
+        }
+    return out
+
+
 def add_pgr(results: dict, ceiling: float | None) -> None:
     """PGR of the strong model against the uniform mixture (the weak baseline), given a `gt` run's accuracy; NaN
     where the gap ``ceiling − uniform mixture`` (kept as ``pgr_gap``) is below noise (``MIN_PGR_GAP``)."""

@@ -4,6 +4,10 @@ Every program takes the old spellings of its renamed options, on the command lin
 dashed or not) and as YAML keys, with a ``FutureWarning`` that names the new one; an old and a new spelling of the
 same option together are an error. The TrlParser programs parse with :class:`ProgramParser`; ``raven-align label``
 rewrites its argv with :func:`rename_args`. When the release has passed, delete the table's entries.
+
+YAML keys of TRL and alignment-handbook configs that transformers or TRL have since renamed or removed
+(:data:`UPSTREAM_KEYS`) are read as their new names, or ignored, with a warning each: such a YAML runs as TRL's own
+scripts run it (they ignore the keys their parser does not know).
 """
 
 from __future__ import annotations
@@ -49,6 +53,49 @@ RENAMED: dict[str, dict[str, str | tuple[str, str]]] = {
         **{name.replace("_", "-"): name for name in _KEPT_LABEL_FLAGS},
     },
 }
+
+
+#: YAML keys of TRL / alignment-handbook configs -> the option's name now (the value keeps its meaning), or None
+#: where no option does it now (ignored); read by the programs that parse TRL's ``ModelConfig``.
+UPSTREAM_KEYS: dict[str, str | None] = {
+    "torch_dtype": "dtype",  # TRL's ModelConfig, after transformers renamed the argument
+    "evaluation_strategy": "eval_strategy",  # transformers 4.46
+    "warmup_ratio": "warmup_steps",  # transformers 5: warmup_steps below 1 is a share of the steps
+    "max_prompt_length": None,  # TRL 1: prompt and completion are truncated together to max_length
+}
+_UPSTREAM_PROGRAMS = ("dpo", "reward")
+
+
+def _upstream(config: dict[str, Any], program: str) -> dict[str, Any]:
+    """``config`` with the :data:`UPSTREAM_KEYS` of ``program`` read as their new names or dropped (a warning
+    each); an old and a new spelling together are an error."""
+    if program not in _UPSTREAM_PROGRAMS:
+        return config
+    out = {}
+    for key, value in config.items():
+        if key not in UPSTREAM_KEYS:
+            out[key] = value
+            continue
+        new = UPSTREAM_KEYS[key]
+        if new is None:
+            warnings.warn(
+                f"raven-align {program}: `{key}` is no option of TRL's trainers since TRL 1.0 (prompt and "
+                "completion are truncated together to max_length): ignored",
+                UserWarning,
+                stacklevel=4,
+            )
+            continue
+        if new in config:
+            raise ValueError(
+                f"raven-align {program}: `{key}` and `{new}` are spellings of the same option: give `{new}`"
+            )
+        warnings.warn(
+            f"raven-align {program}: `{key}` is the old name of `{new}` (renamed by transformers/TRL): read as `{new}`",
+            UserWarning,
+            stacklevel=4,
+        )
+        out[new] = value
+    return out
 
 
 def _renamed(program: str, name: str) -> tuple[str, str | None] | None:
@@ -110,7 +157,7 @@ def rename_args(args: Iterable[str], program: str) -> list[str]:
 def rename_config(config: dict[str, Any], program: str) -> dict[str, Any]:
     """A YAML config's keys with the old spellings of ``program``'s options replaced (warning for each)."""
     spellings, out = _Spellings(program, ""), {}
-    for key, value in config.items():
+    for key, value in _upstream(config, program).items():
         renamed = _renamed(program, key)
         new, fmt = renamed or (key, None)
         spellings.add(new, key, renamed is not None, fmt)

@@ -1,17 +1,19 @@
 """The own arguments of the programs on preference pairs, each checked when parsed: :class:`PreferenceRecipeArguments`
-(the DPO program: data, supervisors, held-out and generation evaluation; the training settings are the
-``RavenDPOConfig`` fields, the model TRL's ``ModelConfig``) and :class:`RewardScriptArguments` (the reward program,
-with ``RavenRewardConfig``)."""
+(the DPO program: TRL's script arguments and dataset mixture, supervisors, held-out and generation evaluation; the
+training settings are the ``RavenDPOConfig`` fields, the model TRL's ``ModelConfig``) and
+:class:`RewardScriptArguments` (the reward program, with ``RavenRewardConfig``)."""
 
 from __future__ import annotations
 
 import math
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
-from trl import ScriptArguments
+from trl import DatasetMixtureConfig, ScriptArguments
 
 from .checks import check_at_least, spec_list
+from .mixture import check_mixture
 
 _BATCH = "give a batch size of at least 1"
 _DATA_SIZES = {
@@ -64,14 +66,31 @@ def check_generation_settings(args: PreferenceRecipeArguments) -> None:
 
 
 @dataclass
-class PreferenceRecipeArguments:
-    """What the DPO program runs on; the training settings are the ``RavenDPOConfig`` fields."""
+class PreferenceRecipeArguments(ScriptArguments, DatasetMixtureConfig):
+    """What the DPO program runs on: TRL's ``ScriptArguments`` and dataset mixture (``datasets:``,
+    :mod:`raven_align.pipeline.mixture`) plus the program's own; the training settings are the ``RavenDPOConfig``
+    fields."""
 
-    dataset_name: str = field(
-        default="embedded:rotten_tomatoes",
+    dataset_name: str | None = field(
+        default=None,
         metadata={
             "help": "Target pairs: `embedded:<domain>`, a Hub ID, a save_to_disk folder, a folder of "
-            "JSON/JSONL/CSV/Parquet files or one such file; TRL's standard, conversational or implicit-prompt form."
+            "JSON/JSONL/CSV/Parquet files or one such file; TRL's standard, conversational or implicit-prompt form. "
+            "Default `embedded:rotten_tomatoes`, unless a mixture (`datasets`) is given."
+        },
+    )
+    test_split_size: float | None = field(
+        default=None,
+        metadata={
+            "help": "Held-out share (or count) of a `datasets` mixture, cut seeded (default: test_size)."
+        },
+    )
+    dataset_mixture: dict[str, Any] | None = field(
+        default=None,
+        metadata={
+            "help": "The alignment-handbook's mixture (`datasets:` of `id`, `config`, `split`, `columns`, "
+            "`weight`; `seed`; `test_split_size`), read as TRL's `datasets` with each `weight` a seeded share of its "
+            "source's rows."
         },
     )
     dataset_config: str | None = field(default=None, metadata={"help": "Hub dataset config name."})
@@ -146,6 +165,8 @@ class PreferenceRecipeArguments:
     dry_run: bool = field(default=False, metadata={"help": "Parse, validate and build, but do not train."})
 
     def __post_init__(self):
+        check_mixture(self)  # before TRL's own conversion of the sources
+        super().__post_init__()
         if self.evaluate_generations and not self.gold_model:
             raise ValueError(
                 "evaluate_generations needs gold_model (e.g. embedded:gold_rm, or a reward model ID)"

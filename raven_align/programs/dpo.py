@@ -6,9 +6,11 @@ Embedded assets or your data → labelling → training → held-out evaluation 
     accelerate launch --config_file accelerate_configs/cpu.yaml recipes/preference_alignment/run.py \
         --config recipes/preference_alignment/embedded_default.yaml [--flag value ...]
 
-Every `RavenDPOConfig` / `DPOConfig` field and TRL's `ModelConfig` flags (`--use_peft --lora_r ...
---load_in_4bit`) are accepted, plus the recipe's own (:class:`PreferenceRecipeArguments`). CLI flags override
-the YAML; renamed options keep their old spellings for one release (:mod:`raven_align.pipeline.deprecations`).
+Every `RavenDPOConfig` / `DPOConfig` field, TRL's `ModelConfig` flags (`--use_peft --lora_r ... --load_in_4bit`)
+and script arguments (dataset mixture `datasets:` included) are accepted, plus the recipe's own
+(:class:`PreferenceRecipeArguments`): a TRL or alignment-handbook DPO YAML runs once the supervisors are added. CLI
+flags override the YAML; renamed options keep their old spellings (:mod:`raven_align.pipeline.deprecations`). With
+`eval_strategy` other than `no`, the labelled held-out target pairs are the trainer's `eval_dataset`.
 """
 
 from __future__ import annotations
@@ -21,13 +23,14 @@ from dataclasses import asdict
 from functools import partial
 from typing import Any
 
+import torch
 from accelerate.utils import gather_object
 from transformers import set_seed
 from trl import ModelConfig, get_peft_config, get_quantization_config
 
 from ..evaluation.generation import GenerationEvaluation
 from ..evaluation.preference import preference_margins, preference_report
-from ..evaluation.preference_report import add_pgr, results_markdown, split_results
+from ..evaluation.preference_report import add_pgr, final_metrics, results_markdown, split_results
 from ..evaluation.sharing import backend_name
 from ..labeling import label_dataset, read_provenance
 from ..pipeline.caches import read_margins, reference_margin_cache, write_margins
@@ -37,9 +40,10 @@ from ..pipeline.checks import (
     check_label_model,
     check_model_source,
 )
-from ..pipeline.data import load_preference_splits, persist_dataset, truth_of
+from ..pipeline.data import persist_dataset, truth_of
 from ..pipeline.deprecations import ProgramParser
 from ..pipeline.gold import build_gold, check_gold_apart
+from ..pipeline.mixture import load_pairs, mixture_name
 from ..pipeline.names import check_policy, model_init_kwargs, name_hub_base, resolve_model
 from ..pipeline.outputs import (
     hold_push,
@@ -60,10 +64,8 @@ def _truth(dataset, args: PreferenceRecipeArguments) -> list[bool]:
     return truth_of(dataset, column)
 
 
-def _reference_cache(dataset, trainer) -> tuple[str | None, dict | None]:
-    """Where the reference's margins on ``dataset`` are kept (beside the cached data), if anywhere, and the key they
-    are checked against (the model, data and settings they were computed for)."""
-    return reference_margin_cache(dataset, trainer)
+#: where the reference's margins on a dataset are kept (beside the cached data), if anywhere, and their key
+_reference_cache = reference_margin_cache
 
 
 def _labelling(dataset, field: str = "cache") -> dict[str, Any]:
@@ -109,31 +111,6 @@ def build_supervisors(args: PreferenceRecipeArguments) -> list:
                 )
             )
     return out
-
-
-def load_pairs(args: PreferenceRecipeArguments, seed: int) -> tuple[Any, dict[str, Any]]:
-    """The training pairs and the held-out pairs by split name (``target``, and ``in_distribution`` if asked)."""
-    load = dict(
-        max_train=args.max_train_samples,
-        max_test=args.max_eval_samples,
-        max_chars=args.max_chars,
-        test_size=args.test_size,
-        seed=seed,
-    )
-    target = load_preference_splits(
-        args.dataset_name,
-        config=args.dataset_config,
-        data_dir=args.dataset_data_dir,
-        train_split=args.dataset_train_split,
-        test_split=args.dataset_test_split,
-        **load,
-    )
-    splits = {"target": target["test"]}
-    if args.id_dataset_name:
-        splits["in_distribution"] = load_preference_splits(
-            args.id_dataset_name, data_dir=args.id_dataset_data_dir, **load
-        )["test"]
-    return target["train"], splits
 
 
 def generation_evaluation(
@@ -190,9 +167,16 @@ def label_pairs(
     return train, splits
 
 
-def build_trainer(training_args: RavenDPOConfig, model_args: ModelConfig, train: Any) -> RavenDPOTrainer:
+def build_trainer(
+    training_args: RavenDPOConfig,
+    model_args: ModelConfig,
+    train: Any,
+    args: PreferenceRecipeArguments | None = None,
+    eval_dataset: Any = None,
+) -> RavenDPOTrainer:
     """The trainer of the strong model, which TRL loads from its name (dtype, revision, 4/8-bit quantisation), as
-    in its own scripts."""
+    in its own scripts; ``eval_dataset``: the labelled held-out pairs it evaluates on as it trains (TRL's
+    ``eval_strategy``), their truth in ``args.truth_column``."""
     set_seed(training_args.seed)  # the LoRA initialisation, hence the reference-cache key, is reproducible
     model_path, hub_id = resolve_model(model_args.model_name_or_path)
     training_args.model_init_kwargs = {
@@ -205,9 +189,14 @@ def build_trainer(training_args: RavenDPOConfig, model_args: ModelConfig, train:
         model_path,
         args=training_args,
         train_dataset=train,
+        eval_dataset=eval_dataset,
+        eval_gt_column=args.truth_column if args is not None else None,
         quantization_config=get_quantization_config(model_args),
         peft_config=get_peft_config(model_args),
     )
+    if args is not None and args.ignore_bias_buffers:  # TRL's scripts: DDP skips the boolean buffers
+        buffers = trainer.model.named_buffers()
+        trainer.model._ddp_params_and_buffers_to_ignore = [n for n, b in buffers if b.dtype == torch.bool]
     name_hub_base(trainer, model_path, hub_id)  # adapter_config.json names the Hub ID, not a local copy
     return trainer
 
@@ -321,15 +310,20 @@ def split_reports(
 
 
 def write_outputs(trainer, results: dict, args, model_args, held_push) -> None:
-    """results.json and results.md (main process), then the push of the whole output folder, if asked."""
-    out = trainer.args.output_dir
+    """The final results logged (``log_history``, the ``report_to`` trackers) and summarised in the model card,
+    ``trainer_state.json``, results.json and results.md (main process), then the push of the output folder, if
+    asked."""
+    out, data = trainer.args.output_dir, mixture_name(args)
+    trainer.log_raven_results(final_metrics(results))
+    card_name = trainer.args.hub_model_id or os.path.basename(os.path.normpath(out))
+    trainer.create_model_card(model_name=card_name, dataset_name=data)
+    trainer.save_state()
     if trainer.accelerator.is_main_process:
         with open(os.path.join(out, "results.json"), "w") as f:
             json.dump(results, f, indent=1)
-        title = f"RAVEN DPO: {model_args.model_name_or_path} on {args.dataset_name}"
         with open(os.path.join(out, "results.md"), "w") as f:
-            f.write(results_markdown(results, title))
-    push_outputs(trainer, held_push, out, dataset_name=args.dataset_name)
+            f.write(results_markdown(results, f"RAVEN DPO: {model_args.model_name_or_path} on {data}"))
+    push_outputs(trainer, held_push, out, dataset_name=data)
 
 
 def run(
@@ -357,8 +351,9 @@ def run(
     labelling = {k: _labelling(v) for k, v in labelled.items()}
     scored = {k: {"rows": len(v), "scored_here": _labelling(v, "rows_scored")} for k, v in labelled.items()}
 
-    # 2. the strong model and the trainer
-    trainer = build_trainer(training_args, model_args, train)
+    # 2. the strong model and the trainer (evaluating on the held-out target pairs as it trains, if asked)
+    eval_dataset = splits["target"] if training_args.eval_strategy != "no" else None
+    trainer = build_trainer(training_args, model_args, train, script_args, eval_dataset)
     if script_args.dry_run:
         return {"dry_run": True, "supervisors": trainer.raven_weights.names, "train_pairs": len(train)}
     push_checkpoints(trainer, held_push)  # hub_strategy: the saves during training push as in TRL
@@ -366,10 +361,8 @@ def run(
     # 3. training, with held-out evaluation before and after it
     before, after, timing = train_and_evaluate(trainer, splits, script_args, generations, checkpoint)
 
-    # 4. outputs: adapter, card, weights plot, results
+    # 4. outputs: adapter, results (logged and in the card), weights plot
     trainer.save_model()
-    card_name = training_args.hub_model_id or os.path.basename(os.path.normpath(training_args.output_dir))
-    trainer.create_model_card(model_name=card_name, dataset_name=script_args.dataset_name)
     results = split_reports(trainer, splits, script_args, training_args, before, after)
     results["timing"] = {
         "wall_seconds": time.perf_counter() - start,

@@ -16,7 +16,7 @@ import torch
 from transformers.utils import ModelOutput
 from trl import DPOTrainer
 
-from ..columns import GT_KEY, MARGINS_KEY, preference_signature_columns
+from ..columns import EVAL_GT_KEY, GT_KEY, MARGINS_KEY, preference_signature_columns
 from ..core import easy_mask
 from ..core.losses import masked_mean
 from ..core.pairwise import PairLogRatios, PairLoss
@@ -25,6 +25,7 @@ from .mixin import RavenTrainerMixin
 from .model_card import raven_paper
 from .preference import (
     RavenPreferenceCollator,
+    eval_pairs,
     prepare_supervision,
     shared_on_disk,
     start_preference_supervision,
@@ -49,7 +50,11 @@ class RavenDPOTrainer(RavenTrainerMixin, DPOTrainer):
     """DPO from several weak reward models, weighted by RAVEN (or a baseline, via ``args.supervision``).
 
     The train dataset is in TRL's preference format plus judgement columns
-    ``reward_chosen__<name>`` / ``reward_rejected__<name>`` per supervisor (see ``raven-align label``).
+    ``reward_chosen__<name>`` / ``reward_rejected__<name>`` per supervisor (see ``raven-align label``); an
+    ``eval_dataset`` carries the same columns. Its evaluation logs TRL's ``eval_*`` metrics plus
+    ``eval_raven/agreement`` and ``eval_raven/mixture_prob``, and, where its pairs have a truth column
+    (``eval_gt_column``; default ``gt_column``, else ``gt_label``), ``eval_raven/accuracy`` (the policy's implicit
+    reward against the truth) and ``eval_raven/mixture_accuracy`` (the learned mixture's).
     """
 
     _tag_names = ["trl", "dpo", "raven", "weak-to-strong"]
@@ -57,14 +62,23 @@ class RavenDPOTrainer(RavenTrainerMixin, DPOTrainer):
     _paper = raven_paper(DPOTrainer._paper)
 
     def __init__(
-        self, model, ref_model=None, args: RavenDPOConfig | None = None, train_dataset=None, **kwargs
+        self,
+        model,
+        ref_model=None,
+        args: RavenDPOConfig | None = None,
+        train_dataset=None,
+        *,
+        eval_gt_column: str | None = None,
+        **kwargs,
     ):
         if not isinstance(args, RavenDPOConfig):
             raise TypeError("RavenDPOTrainer needs a RavenDPOConfig")
         sup = prepare_supervision(train_dataset, args)  # fail before any tokenising or reference pass
         train_dataset = shared_on_disk(train_dataset, args)
-        if "eval_dataset" in kwargs and not isinstance(kwargs["eval_dataset"], dict):
-            kwargs["eval_dataset"] = shared_on_disk(kwargs["eval_dataset"], args)
+        if kwargs.get("eval_dataset") is not None:
+            kwargs["eval_dataset"] = eval_pairs(kwargs["eval_dataset"], sup.names, args, eval_gt_column)
+            if not isinstance(kwargs["eval_dataset"], dict):
+                kwargs["eval_dataset"] = shared_on_disk(kwargs["eval_dataset"], args)
         self.raven_margin_scales = sup.scales
         # set before TRL's __init__, which prepares the dataset with the signature columns
         self._raven_keep_columns = preference_signature_columns(sup.names, args.gt_column)
@@ -72,6 +86,7 @@ class RavenDPOTrainer(RavenTrainerMixin, DPOTrainer):
         super().__init__(model, ref_model=ref_model, args=args, train_dataset=train_dataset, **kwargs)
         self.raven_pairwise = args.pairwise_loss()
         start_preference_supervision(self, sup, RavenPreferenceCollator, identities)
+        self._raven_keep_columns.append(EVAL_GT_KEY)  # evaluation pairs' truth, for the evaluation metrics
 
     def reference_cache_key(self) -> str | None:
         """A hash of the reference model that TRL keys its precomputed reference log-probs with (None when
@@ -80,7 +95,7 @@ class RavenDPOTrainer(RavenTrainerMixin, DPOTrainer):
 
     def compute_ref_log_probs(self, model, inputs):
         # Our columns must never reach a model's forward (Llama would accept them silently).
-        inputs = {k: v for k, v in inputs.items() if k not in (MARGINS_KEY, GT_KEY)}
+        inputs = {k: v for k, v in inputs.items() if k not in (MARGINS_KEY, GT_KEY, EVAL_GT_KEY)}
         return super().compute_ref_log_probs(model, inputs)
 
     # -- loss ----------------------------------------------------------------------------------------
@@ -106,6 +121,8 @@ class RavenDPOTrainer(RavenTrainerMixin, DPOTrainer):
         inputs = dict(inputs)
         margins = inputs.pop(MARGINS_KEY)
         gt = inputs.pop(GT_KEY, None)
+        # evaluation batches only: read by the metrics, never by the loss
+        eval_truth = inputs.pop(EVAL_GT_KEY, None)
         margins = margins / self.raven_margin_scales.to(margins.device)
         chosen_logps, rejected_logps, chosen_lr, rejected_lr = self._log_ratios(model, inputs)
         h = chosen_lr - rejected_lr
@@ -115,7 +132,7 @@ class RavenDPOTrainer(RavenTrainerMixin, DPOTrainer):
         per_pair, mixed = self._per_pair_loss(h, margins.to(h.dtype), gt, pair_loss)
         loss = masked_mean(per_pair, self.raven_loss_mask(easy_mask(margins, "preference")))
         loss = self._add_router_aux_loss(loss)
-        self._record_metrics(chosen_logps, rejected_logps, chosen_lr, rejected_lr, mixed)
+        self._record_metrics(chosen_logps, rejected_logps, chosen_lr, rejected_lr, mixed, eval_truth)
         if return_outputs:
             model_kwargs = {k: v for k, v in inputs.items() if k not in _NON_MODEL_KEYS}
             with torch.no_grad():
@@ -139,8 +156,11 @@ class RavenDPOTrainer(RavenTrainerMixin, DPOTrainer):
         self._metrics[mode]["aux_loss"].append(self.accelerator.gather_for_metrics(aux_loss).mean().item())
         return loss + self.router_aux_loss_coef * aux_loss
 
-    def _record_metrics(self, chosen_logps, rejected_logps, chosen_lr, rejected_lr, mixed) -> None:
-        """TRL's DPO metric names (for the presented order), plus how the strong model sits with the mixture."""
+    def _record_metrics(
+        self, chosen_logps, rejected_logps, chosen_lr, rejected_lr, mixed, truth=None
+    ) -> None:
+        """TRL's DPO metric names (for the presented order), plus how the strong model sits with the mixture and,
+        given the pairs' ``truth`` (evaluation only), how right each is (ties count half, as in the results)."""
         mode = "train" if self.model.training else "eval"
         # Per-pair tensors go through `gather`, as in TRL: `gather_for_metrics` truncates to the remainder of the
         # last dataloader that ended (a process-wide state), which shortened these metrics after an evaluation.
@@ -158,6 +178,14 @@ class RavenDPOTrainer(RavenTrainerMixin, DPOTrainer):
         m["raven/mixture_prob"].append(gather(torch.sigmoid(mixed)).mean().item())
         agree = (torch.sign(chosen_rewards - rejected_rewards) == torch.sign(mixed)).float()
         m["raven/agreement"].append(gather(agree).mean().item())
+        if truth is not None:
+            sign = torch.where(truth.to(mixed.device).bool(), 1.0, -1.0)
+            for name, margin in (
+                ("raven/accuracy", chosen_rewards - rejected_rewards),
+                ("raven/mixture_accuracy", mixed),
+            ):
+                hits = (torch.sign(margin.float()) * sign + 1) / 2  # 1 right, 0.5 tie, 0 wrong
+                m[name].append(gather(hits).mean().item())
 
     def _record_token_metrics(self, m, mode: str) -> None:
         """TRL's per-token metrics (`entropy`, `num_tokens`, `logits/*`, `mean_token_accuracy`), from the outputs

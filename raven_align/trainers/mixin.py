@@ -4,7 +4,8 @@
 and adds, around the stock training loop:
 - one weight update per optimizer step (a callback on ``on_optimizer_step``, after the model's step),
   frozen during the easy-sample phase, loss-scale aware;
-- ``raven/weight/<supervisor>``, ``raven/easy_fraction`` and ``raven/phase`` in the logs;
+- ``raven/weight/<supervisor>``, ``raven/easy_fraction`` and ``raven/phase`` in the logs, and a program's final
+  held-out results (:meth:`RavenTrainerMixin.log_raven_results`) in the logs and the card;
 - the weights' state in every checkpoint and in the output directory, restored on resume;
 - the judgement columns kept through ``remove_unused_columns``, the easy-first sampler of the `order` phase,
   and the RAVEN section of the model card;
@@ -18,6 +19,7 @@ wiring is here.
 from __future__ import annotations
 
 import json
+import math
 import os
 import warnings
 
@@ -87,6 +89,8 @@ class RavenTrainerMixin:
     raven_lifecycle: RavenLifecycle
     #: whether ``create_model_card`` adds the RAVEN section (trainers of HF models with a card template)
     _raven_writes_card = True
+    #: a program's final results (measure -> value), logged and summarised in the card (:meth:`log_raven_results`)
+    raven_results: dict[str, float] | None = None
 
     def _init_raven(
         self,
@@ -190,6 +194,12 @@ class RavenTrainerMixin:
         if self.model.training and "loss" in logs:
             logs.update(self.raven_metrics())
         super().log(logs, start_time)
+
+    def log_raven_results(self, results: dict[str, float]) -> None:
+        """Log a run's final results measured after training (held-out accuracies before and after, win rate, KL;
+        finite numbers only) to ``log_history`` and the ``report_to`` trackers, and keep them for the model card."""
+        self.raven_results = {k: float(v) for k, v in results.items() if v is not None and math.isfinite(v)}
+        self.log(dict(self.raven_results))
 
     # -- checkpoints ---------------------------------------------------------------------------------
     def raven_summary(self) -> dict:

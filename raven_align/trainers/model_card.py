@@ -137,7 +137,21 @@ def raven_card_section(trainer, dataset_name: str | None, loss_type: str | None)
     ]
     if len(w.history) > 1:
         lines.append(f"\n![Supervisor weights over training]({WEIGHTS_PLOT_NAME})\n")
+    if getattr(trainer, "raven_results", None):
+        lines.append(results_section(trainer.raven_results))
     return "".join(lines)
+
+
+def results_section(results: dict[str, float]) -> str:
+    """Markdown of a run's final results (``final/<split>/<measure>``, ``final/generations/<measure>``), as its
+    program logged them: held-out preference accuracies before and after training, the mixtures', win rate, KL."""
+    rows = [{"measure": f"`{k.removeprefix('final/')}`", "value": v} for k, v in results.items()]
+    return (
+        "\n### Results\n\n"
+        "Measured after training on held-out pairs (preference accuracy against their truth; ties count half) and, "
+        "where asked, on completions sampled from held-out prompts and scored by a gold reward model; "
+        "`results.json` has every number with its 95% interval.\n\n" + markdown_table(rows)
+    )
 
 
 def write_raven_model_card(trainer, dataset_name: str | None = None, loss_type: str | None = None) -> str:

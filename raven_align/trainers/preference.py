@@ -17,6 +17,7 @@ from trl.trainer.dpo_trainer import DataCollatorForPreference
 from trl.trainer.reward_trainer import DataCollatorForPreference as RewardDataCollator
 
 from ..columns import (
+    EVAL_GT_KEY,
     GT_KEY,
     MARGINS_KEY,
     check_margins_informative,
@@ -48,11 +49,38 @@ def shared_on_disk(dataset, args):
 def add_judgements(
     batch: dict[str, Any], examples: list[dict[str, Any]], names: list[str], gt_column: str | None
 ) -> dict[str, Any]:
-    """Put ``raven_margins`` (B, K) and, with a ground-truth column, ``raven_gt`` (B,) into a batch."""
+    """Put ``raven_margins`` (B, K) and, with a ground-truth column, ``raven_gt`` (B,) into a batch; evaluation
+    pairs that carry the truth for the evaluation metrics (:func:`eval_pairs`) also get ``raven_eval_gt`` (B,)."""
     batch[MARGINS_KEY] = collate_margins(examples, names)
     if gt_column is not None:
         batch[GT_KEY] = collate_truth(examples, gt_column)
+    if examples and EVAL_GT_KEY in examples[0]:
+        batch[EVAL_GT_KEY] = collate_truth(examples, EVAL_GT_KEY)
     return batch
+
+
+def eval_pairs(dataset, names: list[str], args, truth_column: str | None):
+    """An evaluation set (or a dict of them) checked like the training set before any tokenising: the judgement
+    columns of every supervisor (and ``gt_column`` where the method reads it), so that the first evaluation does
+    not fail mid-training. Where a set has ``truth_column`` (default: ``gt_column``, else ``gt_label``), its
+    values are copied to ``raven_eval_gt``, which only evaluation batches carry: the evaluation metrics measure
+    the policy and the mixture against it, and the loss never reads it."""
+    if isinstance(dataset, dict):
+        return {k: eval_pairs(v, names, args, truth_column) for k, v in dataset.items()}
+    columns = getattr(dataset, "column_names", None)
+    if columns is None:  # an iterable dataset: checked by the collator as it streams
+        return dataset
+    missing = [c for c in preference_signature_columns(names, args.gt_column) if c not in columns]
+    if missing:
+        raise ValueError(
+            f"the evaluation dataset lacks the column(s) {missing} that the training pairs have: label it with the "
+            "same supervisors (raven_align.label_dataset, or `raven-align label`) so that the evaluation loss and "
+            "metrics are those of training"
+        )
+    truth_column = truth_column or args.gt_column or "gt_label"
+    if truth_column in columns and EVAL_GT_KEY not in columns:
+        dataset = dataset.add_column(EVAL_GT_KEY, truth_values(dataset[truth_column], truth_column))
+    return dataset
 
 
 @dataclass
