@@ -72,7 +72,7 @@ def test_pairs_deterministic_disjoint_and_truthful(domain):
     assert not texts["train"] & texts["test"]
     # The truth orientation holds the same pairs with the positive review as "chosen".
     truth = load_preference_pairs(domain, seed=0, orientation="truth")
-    reviews = load_reviews(domain, seed=0)
+    reviews = load_reviews(domain, seed=0, part="experiment")  # the pairs' default part
     label_of = {
         t: lab for split in reviews.values() for t, lab in zip(split["text"], split["label"], strict=True)
     }

@@ -50,9 +50,10 @@ def test_default_set_trains_once_and_is_reused(fake_training, sup_cache, capsys)
     spec = emb.EMBEDDED_REWARD_MODELS["verbosity_rm"]
     assert by_name["verbosity_rm"].max_length == spec.max_length == 128
     assert by_name["amazon_food_rm"].use_chat_template is False
-    # Each model was trained on its own pairs: the sizes the specs ask for.
+    # Each model was trained on its own pairs: the training split of the Amazon reserve (tests/test_disjoint_data.py).
     sizes = {s.domain + s.pairs: n for s, n in fake_training}
-    assert sizes["amazon_foodsentiment"] == 800 and sizes["amazon_foodverbosity"] == 400
+    assert sizes["amazon_foodsentiment"] == 547 and sizes["amazon_foodverbosity"] == 277
+    assert {s.domain: s.part for s, _ in fake_training} == {"amazon_food": "reserve", "drugs_com": "all"}
     record = json.loads((emb.embedded_reward_model_path("drugs_com_rm") / "raven_embedded.json").read_text())
     assert record["n_train"] == sizes["drugs_comsentiment"] and record["spec"]["num_train_epochs"] == 3.0
 
@@ -100,6 +101,9 @@ def test_target_excludes_its_own_domain_and_bad_names(fake_training, sup_cache):
         emb.embedded_supervisors("imdb")
     with pytest.raises(ValueError, match="Unknown embedded reward model"):
         emb.embedded_reward_model_path("vader")
+    with pytest.raises(ValueError, match="'gold_rm' is the gold evaluator.*never be a supervisor"):
+        emb.embedded_supervisor("gold_rm")  # refused before anything is trained
+    assert all(spec.domain != "rotten_tomatoes" for spec, _ in fake_training)  # no gold model trained
 
 
 def test_verbosity_pairs_prefer_the_longer_review_of_the_same_split():

@@ -5,7 +5,8 @@ Pair format (TRL's standard preference format plus our columns):
 - ``prompt``, ``chosen``, ``rejected``: strings (or message lists with ``conversational=True``);
 - ``domain``: the corpus the pair comes from;
 - ``gt_label``: 1 if the presented ``chosen`` is truly the better response (the positive review), else 0;
-- ``pair_id``: a stable id (``<domain>/<split>/<n>``) for joining across orientations.
+- ``pair_id``: a stable id (``<domain>/<split>/<n>``; ``<domain>/<part>/<split>/<n>`` outside the default
+  ``experiment`` part) for joining across orientations.
 
 With ``orientation="random"`` (the default) each pair is presented in a seeded random order, so "chosen" and
 "rejected" are only the two presented sides and their order carries no information about the truth; the truth
@@ -13,6 +14,16 @@ lives in ``gt_label`` only, which trainers do not read (it is not named ``label`
 ``Trainer`` keeps). With ``orientation="truth"`` ``chosen`` is the better response (``gt_label`` is all 1):
 the ground-truth (``gt``) baseline and held-out preference accuracy use this. ``orient_pairs`` converts
 between the two and swaps every ``*chosen*``/``*rejected*`` column pair with them (labels, reference log-probs).
+
+Parts. Each domain that is a test split of the programs (``rotten_tomatoes``, the target; ``amazon_food``, the
+in-distribution split) keeps a **reserve**: ``RESERVE_SHARES`` of its reviews, in whole split groups (movies,
+products) drawn once with ``RESERVE_SEED`` from the full table, before any ``max_chars`` filter, the same for every
+seed. Only the embedded supervisors and the gold model train on it
+(:mod:`raven_align.pipeline.embedded_supervisors`); ``part="experiment"`` (the default of the pair loaders, so of
+every program) is the rest, without any review whose text is in the reserve, and every experiment's train/test
+split (any ``seed``, ``test_size``, ``max_chars``) is drawn from it: no test review of any run shares a movie,
+a product or a text with what those models saw. ``part="all"`` is the whole table. ``drugs_com`` has no reserve
+(never a test split here): its experiment part is all of it, and ``drugs_com_rm`` trains on it.
 """
 
 from __future__ import annotations
@@ -26,6 +37,12 @@ import pandas as pd
 from .reviews import review_table
 
 Orientation = Literal["random", "truth"]
+Part = Literal["experiment", "reserve", "all"]
+
+#: Share of the reviews (whole split groups) of each test domain held in reserve for the embedded models.
+RESERVE_SHARES = {"rotten_tomatoes": 0.3, "amazon_food": 0.4}
+#: Draws the reserve, once: it does not depend on any run's seed.
+RESERVE_SEED = 12345
 
 
 def split_reviews(table: pd.DataFrame, test_size: float = 0.2, seed: int = 0) -> dict[str, pd.DataFrame]:
@@ -40,6 +57,39 @@ def split_reviews(table: pd.DataFrame, test_size: float = 0.2, seed: int = 0) ->
     test_groups = set(groups[order][in_test])
     mask = table["split_group"].isin(test_groups).to_numpy()
     return {"train": table[~mask].reset_index(drop=True), "test": table[mask].reset_index(drop=True)}
+
+
+def review_part(domain: str, part: Part = "experiment", max_chars: int | None = None) -> pd.DataFrame:
+    """The reviews of one part of ``domain`` (see the module docstring), then those of at most ``max_chars``.
+
+    ``"reserve"``: the split groups the embedded supervisors and the gold model train on; ``"experiment"``: the
+    other groups, less any review whose text is in the reserve; ``"all"``: both. A domain without a reserve
+    (``drugs_com``) has ``experiment`` = ``all`` and refuses ``reserve``.
+    """
+    if part not in ("experiment", "reserve", "all"):
+        raise ValueError(f"part must be 'experiment', 'reserve' or 'all', got {part!r}")
+    table = review_table(domain)
+    share = RESERVE_SHARES.get(domain)
+    if part == "reserve" and share is None:
+        raise ValueError(
+            f"{domain!r} has no reserve (only {sorted(RESERVE_SHARES)} do): use part='all' or 'experiment'"
+        )
+    if part != "all" and share is not None:
+        reserve = split_reviews(table, share, RESERVE_SEED)["test"]
+        if part == "reserve":
+            table = reserve
+        else:
+            groups, texts = set(reserve["split_group"]), set(reserve["text"])
+            inside = table["split_group"].isin(groups) | table["text"].isin(texts)
+            table = table[~inside].reset_index(drop=True)
+    if max_chars is not None:
+        table = table[table["text"].str.len() <= max_chars].reset_index(drop=True)
+    return table
+
+
+def _id_prefix(domain: str, part: Part) -> str:
+    """``<domain>`` for the experiment part (the ids programs see), ``<domain>/<part>`` for the others."""
+    return domain if part == "experiment" else f"{domain}/{part}"
 
 
 def _pairs(reviews: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
@@ -73,6 +123,7 @@ def load_preference_pairs(
     n_test: int | None = None,
     max_chars: int | None = None,
     conversational: bool = False,
+    part: Part = "experiment",
 ):
     """Real preference pairs (positive vs negative review of the same kind of item) of one domain.
 
@@ -84,6 +135,8 @@ def load_preference_pairs(
         n_train, n_test: keep at most this many pairs per split (a seeded subsample), ``None`` for all.
         max_chars: drop reviews longer than this before pairing (keeps sequences short for small CPUs).
         conversational: TRL's conversational format (message lists) instead of plain strings.
+        part: ``"experiment"`` (the default: everything outside the reserve), ``"reserve"`` (what the embedded
+            supervisors and the gold model train on) or ``"all"``; the split is drawn within the part.
 
     Returns:
         ``DatasetDict`` with ``train`` and ``test`` splits; see the module docstring for the columns.
@@ -92,9 +145,7 @@ def load_preference_pairs(
 
     if orientation not in ("random", "truth"):
         raise ValueError(f"orientation must be 'random' or 'truth', got {orientation!r}")
-    table = review_table(domain)
-    if max_chars is not None:
-        table = table[table["text"].str.len() <= max_chars]
+    table = review_part(domain, part, max_chars)
     out = {}
     for i, (split, reviews) in enumerate(split_reviews(table, test_size, seed).items()):
         rng = np.random.default_rng([seed, i])
@@ -117,7 +168,7 @@ def load_preference_pairs(
                 "rejected": list(rejected),
                 "domain": [domain] * len(pairs),
                 "gt_label": (~flip).astype(np.int64).tolist(),
-                "pair_id": [f"{domain}/{split}/{j}" for j in range(len(pairs))],
+                "pair_id": [f"{_id_prefix(domain, part)}/{split}/{j}" for j in range(len(pairs))],
             }
         )
     return DatasetDict(out)
@@ -131,17 +182,19 @@ def load_reviews(
     n_train: int | None = None,
     n_test: int | None = None,
     max_chars: int | None = None,
+    part: Part = "all",
 ):
     """Classification view (``text``, ``label`` ClassLabel negative/positive, ``domain``) of the same reviews.
 
-    The split is the one ``load_preference_pairs`` uses with the same ``test_size``/``seed``/``max_chars``, so no
-    test review of one view is a training review of the other. Unpaired reviews are included.
+    The split is the one ``load_preference_pairs`` uses with the same ``part``/``test_size``/``seed``/``max_chars``,
+    so no test review of one view is a training review of the other. Unpaired reviews are included. Unlike the pair
+    loaders, ``part`` defaults to ``"all"``: the classification program trains its own weak supervisors on these
+    views, not on the embedded reward models, so it keeps the whole table (``part="experiment"`` gives the view of
+    the pairs' default part).
     """
     from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
-    table = review_table(domain)
-    if max_chars is not None:
-        table = table[table["text"].str.len() <= max_chars]
+    table = review_part(domain, part, max_chars)
     features = Features(
         {
             "text": Value("string"),
@@ -229,20 +282,19 @@ def load_verbosity_pairs(
     n_train: int | None = None,
     n_test: int | None = None,
     max_chars: int | None = None,
+    part: Part = "experiment",
 ):
     """ "More detail is better" pairs: two reviews of ``domain`` with the *same* sentiment, the longer one chosen.
 
     The verbosity preference of many RLHF datasets, isolated from sentiment: a reward model trained on it is good
     on its own source and knows nothing about which review is positive. Each review is used at most once; a pair
     is kept only when the chosen review has at least ``min_ratio`` times as many words as the rejected one. Same
-    split as ``load_preference_pairs`` (same ``test_size``/``seed``/``max_chars``); columns as there, with
-    ``gt_label`` all 1 (chosen is the preferred, longer response).
+    part and split as ``load_preference_pairs`` (same ``part``/``test_size``/``seed``/``max_chars``); columns as
+    there, with ``gt_label`` all 1 (chosen is the preferred, longer response).
     """
     from datasets import Dataset, DatasetDict
 
-    table = review_table(domain)
-    if max_chars is not None:
-        table = table[table["text"].str.len() <= max_chars]
+    table = review_part(domain, part, max_chars)
     out = {}
     for i, (split, reviews) in enumerate(split_reviews(table, test_size, seed).items()):
         rng = np.random.default_rng([seed, i, 2])
@@ -263,7 +315,7 @@ def load_verbosity_pairs(
                 "rejected": [r[2] for r in rows],
                 "domain": [domain] * len(rows),
                 "gt_label": [1] * len(rows),
-                "pair_id": [f"{domain}/verbosity/{split}/{j}" for j in range(len(rows))],
+                "pair_id": [f"{_id_prefix(domain, part)}/verbosity/{split}/{j}" for j in range(len(rows))],
             }
         )
     return DatasetDict(out)

@@ -1,7 +1,8 @@
 """The one ``embedded:`` resolver: names of packaged data, models and supervisors for every recipe.
 
 - data: ``embedded:<domain>`` (``rotten_tomatoes``, ``amazon_food``, ``drugs_com``) gives preference pairs to
-  a preference recipe and labelled reviews to a classification recipe; ``embedded:reviews`` (all three review
+  a preference recipe (from the experiment part: never the reserve the embedded supervisors and the gold model
+  train on, :func:`raven_align.embedded.pairs.review_part`) and labelled reviews to a classification recipe; ``embedded:reviews`` (all three review
   domains with a ``domain`` column) and ``embedded:digits`` (UCI + MNIST digits) are classification benchmarks;
 - models: ``embedded:smollm2`` (SmolLM2-135M-Instruct), ``embedded:minilm`` (all-MiniLM-L6-v2);
 - supervisors: ``embedded:<key>`` specs (see :mod:`raven_align.pipeline.specs`) and the ``embedded`` default set.
