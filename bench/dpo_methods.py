@@ -34,6 +34,11 @@ CONFIG = ROOT / "bench" / "configs" / "dpo_embedded_default.yaml"
 FROZEN_RENAMES = {"max_train_pairs": "max_train_samples", "max_eval_pairs": "max_eval_samples"}
 RUNS = ROOT / "bench" / "runs" / "dpo"
 SUMMARIES = ROOT / "bench" / "results" / "dpo_runs"
+#: how the embedded data is drawn (part of every new run's key): since the reserve (raven_align.embedded.pairs),
+#: the gold model and the Amazon-trained supervisors never share a movie, product or review with any run's test
+#: splits. The committed summaries of bench/results/dpo_runs/ were measured before it ("before-reserve"):
+#: `python bench/dpo_methods.py` now starts new runs instead of reusing them.
+DATA = "reserve-v1"
 
 
 def _flag(value) -> str:
@@ -88,6 +93,8 @@ def run_key(method: str, seed: int, quick: bool) -> str:
 
     spec = {"config": CONFIG.read_text(), "flags": METHODS[method], "seed": seed, "quick": quick,
             "version": __version__}  # fmt: skip
+    if DATA != "before-reserve":  # the runs measured before the data reserve keep their keys
+        spec["data"] = DATA
     return (
         f"{method}-s{seed}{'-quick' if quick else ''}-"
         + hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:10]
@@ -108,6 +115,7 @@ def current_config(dest: Path) -> Path:
 def summarize(results: dict, weights_summary: dict | None) -> dict:
     """What the report needs from a run (compact: per-pair hits and per-prompt gold rewards, rounded)."""
     out = {k: results.get(k) for k in ("supervision", "weights", "timing", "generations")}
+    out["data"] = DATA
     out["splits"] = results.get("splits", {})
     for split in out["splits"].values():
         if "per_pair_hits" in split:
