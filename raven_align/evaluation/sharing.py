@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..supervisors._hf import eval_mode as models_in_eval_mode
 from ..utils.processes import gather, my_shard, rank_and_world
 
 
@@ -21,12 +22,8 @@ from ..utils.processes import gather, my_shard, rank_and_world
 def eval_mode(model):
     """``model`` in eval mode (no dropout) for the block, then back in the mode it was in: every evaluation forward
     runs here, since a trained policy comes back from ``Trainer.train`` in train mode (LoRA dropout active)."""
-    was_training = model.training
-    model.eval()
-    try:
+    with models_in_eval_mode(model):
         yield model
-    finally:
-        model.train(was_training)
 
 
 @contextlib.contextmanager
