@@ -207,6 +207,28 @@ def test_paper_prob_with_chance_objective_fails_at_parse(tmp_path):
         _parse("dpo", *flags, tmp_path=tmp_path)
 
 
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--supervision", "gt", "--gt_confidence", "0.5"], r"gt_confidence must be in \(0.5, 1\], got 0.5"),
+        (["--supervision", "gt", "--gt_confidence", "1.2"], r"gt_confidence must be in \(0.5, 1\], got 1.2"),
+        (["--supervision", "ens", "--gt_confidence", "0.8"], r"read by supervision='gt' only.*'ens'"),
+    ],
+)
+def test_a_gt_confidence_that_cannot_apply_is_refused(tmp_path, flags, message):
+    with pytest.raises(ValueError, match=message):
+        _parse("dpo", *flags, tmp_path=tmp_path)
+    # plain reward modelling is TRL's Bradley-Terry loss, with no label smoothing to give the truth a confidence
+    from datasets import Dataset
+
+    from raven_align.trainers import RavenRewardConfig, RavenRewardTrainer
+
+    args = RavenRewardConfig(output_dir=str(tmp_path / "r"), supervision="gt", gt_confidence=0.8, use_cpu=True,
+                             report_to="none")  # fmt: skip
+    with pytest.raises(ValueError, match="no label smoothing; leave gt_confidence at 1"):
+        RavenRewardTrainer(model=None, args=args, train_dataset=Dataset.from_list(PAIRS))
+
+
 # -- sizes, counts, fractions and training settings --------------------------------------------------------------
 
 

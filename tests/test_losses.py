@@ -107,6 +107,24 @@ def test_soft_preference_is_trl_label_smoothing(p):
     assert torch.allclose(two_class, trl_style, atol=1e-12)
 
 
+@pytest.mark.parametrize("q", [1.0, 0.9, 0.6])
+def test_gt_confidence_is_conservative_dpo_on_the_truth(q):
+    """supervision='gt' with gt_confidence q: -[q log σ(βh) + (1-q) log σ(-βh)] toward the truly better side."""
+    from types import SimpleNamespace
+
+    from raven_align.core.methods import PreferenceBatch, get_method
+
+    h = torch.linspace(-4, 4, 9)
+    truth = torch.tensor([True, False] * 4 + [True])
+    beta = 0.5
+    s = torch.where(truth, 1.0, -1.0)  # the truly better side's margin is s·h
+    by_hand = -q * F.logsigmoid(beta * s * h) - (1 - q) * F.logsigmoid(-beta * s * h)
+    batch = PreferenceBatch(h=h, mixed=torch.zeros_like(h), margins=torch.zeros(9, 2), truth=truth, beta=beta)
+    loss = get_method("gt").preference(batch, SimpleNamespace(gt_confidence=q))
+    assert torch.allclose(loss, by_hand, atol=1e-12)
+    assert torch.isfinite(loss).all()
+
+
 def test_soft_preference_weight_gradient_matches_finite_differences():
     g = torch.Generator().manual_seed(2)
     margins, h, w = (

@@ -8,6 +8,8 @@ adding a method is one :func:`register_method` call. The methods are described i
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -147,7 +149,10 @@ def _truth_preference(batch: PreferenceBatch, args: Any) -> torch.Tensor:
     truth = (
         torch.ones_like(batch.h, dtype=torch.bool) if batch.truth is None else batch.truth.to(batch.h.device)
     )
-    certain = torch.where(truth, torch.inf, -torch.inf).to(batch.h.dtype)
+    # gt_confidence q < 1 (cDPO) puts the truth at logit ±log(q / (1 - q)); q = 1 is plain DPO (logit ±inf)
+    q = getattr(args, "gt_confidence", 1.0)
+    logit = math.log(q / (1 - q)) if q < 1 else math.inf
+    certain = torch.where(truth, logit, -logit).to(batch.h.dtype)
     return preference_loss(batch.h, certain, "soft", batch.beta, pair_loss=batch.pair_loss)
 
 

@@ -39,6 +39,14 @@ class PreferenceSupervisionArguments(WeightingArguments):
             "Without it the presented `chosen` is taken as the truth (TRL's convention)."
         },
     )
+    gt_confidence: float = field(
+        default=1.0,
+        metadata={
+            "help": "For supervision=gt: the probability each truth label gives the truly better response. 1.0 "
+            "is plain DPO; below 1 is conservative DPO (cDPO): the truth with label smoothing 1 - gt_confidence, "
+            "e.g. at the confidence of a soft weak mixture, so the two differ only in which side they favour."
+        },
+    )
     base_model_id: str | None = field(
         default=None,
         metadata={"help": "Hub ID of the base model, for the model card when it was loaded from a folder."},
@@ -54,4 +62,11 @@ class PreferenceSupervisionArguments(WeightingArguments):
         if self.supervision == "gt" and self.raven_loss_type != "soft":
             raise ValueError(
                 "supervision='gt' is the plain Bradley-Terry/DPO loss: use raven_loss_type='soft'"
+            )
+        if not 0.5 < self.gt_confidence <= 1.0:
+            raise ValueError(f"gt_confidence must be in (0.5, 1], got {self.gt_confidence}")
+        if self.gt_confidence != 1.0 and self.supervision != "gt":
+            raise ValueError(
+                f"gt_confidence={self.gt_confidence} is read by supervision='gt' only, not "
+                f"supervision={self.supervision!r}"
             )

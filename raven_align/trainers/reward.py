@@ -64,6 +64,11 @@ class RavenRewardTrainer(RavenTrainerMixin, RewardTrainer):
         plain = args.supervision == "gt" and not any(
             c.startswith(JUDGEMENT_PREFIXES) for c in train_dataset.column_names
         )
+        if plain and args.gt_confidence != 1.0:
+            raise ValueError(
+                f"gt_confidence={args.gt_confidence}: plain reward modelling (supervision='gt' without judgement "
+                "columns) is TRL's Bradley-Terry loss, which has no label smoothing; leave gt_confidence at 1"
+            )
         if plain:  # TRL's loss takes `chosen` as the better response: put the pairs in truth order first
             train_dataset = truth_ordered(train_dataset, args.gt_column, "the training dataset")
             if kwargs.get("eval_dataset") is not None:
