@@ -9,7 +9,6 @@ adding a method is one :func:`register_method` call. The methods are described i
 from __future__ import annotations
 
 import math
-
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
