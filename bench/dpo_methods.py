@@ -36,8 +36,8 @@ RUNS = ROOT / "bench" / "runs" / "dpo"
 SUMMARIES = ROOT / "bench" / "results" / "dpo_runs"
 #: how the embedded data is drawn (part of every new run's key): since the reserve (raven_align.embedded.pairs),
 #: the gold model and the Amazon-trained supervisors never share a movie, product or review with any run's test
-#: splits. The committed summaries of bench/results/dpo_runs/ were measured before it ("before-reserve"):
-#: `python bench/dpo_methods.py` now starts new runs instead of reusing them.
+#: splits. The runs measured before it ("before-reserve") are archived in bench/results/dpo_runs_before_reserve/;
+#: bench/report.py reads one construction at a time.
 DATA = "reserve-v1"
 
 

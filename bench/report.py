@@ -27,7 +27,22 @@ RESULTS = ROOT / "bench" / "results"
 FIGURES = RESULTS / "report"
 #: the frozen config every DPO run of bench/dpo_methods.py starts from (its text is hashed into the run keys)
 CONFIG = ROOT / "bench" / "configs" / "dpo_embedded_default.yaml"
-ORDER = ["gt", "naive-best", "ens", "label_model", "raven-default", "raven-paper", "raven-lm", "naive-worst"]
+ORDER = [
+    "gt",
+    "gt-soft",
+    "naive-best",
+    "ens",
+    "label_model",
+    "raven-default",
+    "raven-paper",
+    "raven-lm",
+    "naive-worst",
+]
+#: the truth-trained policies: the oracle check asks whether each ranks above `ens` on the primary measure
+ORACLES = ("gt", "gt-soft")
+#: the primary DPO measure is the strong model's implicit-reward accuracy on the target's held-out pairs, judged by
+#: their truth; the generation measures (gold reward, win rate, KL) are secondary: a learned gold model judges them
+PRIMARY = "implicit acc. (target, primary)"
 #: the weighting options a RAVEN run's setting is described by
 RAVEN_KEYS = ("weight_init", "weight_update_rule", "supervisor_lr", "weight_objective", "margin_normalization",
               "easy_phase_fraction", "easy_phase_mode")  # fmt: skip
@@ -76,6 +91,14 @@ def load_runs(quick: bool = False) -> dict[str, list[dict]]:
         run = json.loads(path.read_text())
         if run.get("quick", False) == quick:
             by_method[run["method"]].append(run)
+    # runs of different data constructions draw different splits (issue 22's reserve): pairing them by seed
+    # would compare different test pairs, so one report reads one construction
+    kinds = {run.get("data", "before-reserve") for rs in by_method.values() for run in rs}
+    if len(kinds) > 1:
+        raise ValueError(
+            f"bench/results/dpo_runs/ mixes runs of different data constructions {sorted(kinds)}: move the older "
+            "ones to an archive folder"
+        )
     return {m: sorted(rs, key=lambda r: r["seed"]) for m, rs in by_method.items()}
 
 
@@ -127,17 +150,51 @@ def dpo_rows(runs: dict[str, list[dict]]) -> list[dict]:
         rows.append({
             "method": method,
             "seeds": ", ".join(str(r["seed"]) for r in rs),
+            PRIMARY: _seeds([_acc(r) for r in rs]),
+            "acc. − ens (paired)": _seeds([float(d.mean()) for d in diff], sign="+") if diff and versus else "",
+            "acc. − ens, two-level bootstrap": _fmt(two_level_bootstrap(diff), sign="+") if diff and versus else "",
+            "PGR (acc.)": pgr_text(pgr_over_seeds(*zip(*ratio, strict=True)) if ratio else None),
             "gold reward": _seeds([float(g.mean()) for r in rs if (g := _gold(r)) is not None]),
             "win rate vs ens": _seeds([float(w.mean()) for w in wins]) if versus else "",
             "win rate, two-level bootstrap": _fmt(two_level_bootstrap(wins)) if wins and versus else "",
-            "implicit acc. (target)": _seeds([_acc(r) for r in rs]),
-            "acc. − ens (paired)": _seeds([float(d.mean()) for d in diff], sign="+") if diff and versus else "",
-            "acc. − ens, two-level bootstrap": _fmt(two_level_bootstrap(diff), sign="+") if diff and versus else "",
             "KL(π‖π_ref)": _seeds(kl, 2),
-            "PGR (acc.)": pgr_text(pgr_over_seeds(*zip(*ratio, strict=True)) if ratio else None),
             "weights ρ": f"{np.nanmean(rho):.2f}" if method.startswith("raven") else "",
             "misfit (mixture)": f"{np.mean([t['misfit']['mixture'] for t in target]):.3f}",
             "gain over mixture": _seeds([t["gain_over_mixture"] for t in target], sign="+"),
+        })  # fmt: skip
+    return rows
+
+
+def _side(interval: dict) -> str:
+    """Where a paired difference with ``ens`` lies, read from its t-interval over seeds."""
+    if interval["n"] < 2:
+        return "one seed: no interval"
+    if interval["low"] > 0:
+        return "above ens"
+    return "below ens" if interval["high"] < 0 else "not separated from ens"
+
+
+def oracle_rows(runs: dict[str, list[dict]]) -> list[dict]:
+    """The oracle check: each truth-trained policy against the `ens` run of the same seed, on the primary measure
+    (where it lies by the t-interval over seeds of the paired differences) and on the secondary ones."""
+    ens = {r["seed"]: r for r in runs.get("ens", [])}
+    rows = []
+    for method in ORACLES:
+        paired = [(r, ens[r["seed"]]) for r in runs.get(method, []) if r["seed"] in ens]
+        if not paired:
+            continue
+        acc = seed_interval([_acc(r) - _acc(e) for r, e in paired])
+        gen = [(r, e) for r, e in paired if r.get("generations") and e.get("generations")]
+        gold = [float(_gold(r).mean() - _gold(e).mean()) for r, e in gen]
+        kl = [(r["generations"]["kl"]["mean"], e["generations"]["kl"]["mean"]) for r, e in gen]
+        rows.append({
+            "truth-trained policy": method,
+            "seeds (paired with ens)": ", ".join(str(r["seed"]) for r, _ in paired),
+            "acc. − ens (primary)": _fmt(acc, sign="+"),
+            "on the primary measure": _side(acc),
+            "gold reward − ens": _seeds(gold, sign="+"),
+            "on gold reward": _side(seed_interval(gold)) if gold else "–",
+            "KL: policy / ens": " / ".join(f"{np.mean(k):.2f}" for k in zip(*kl, strict=True)) if kl else "–",
         })  # fmt: skip
     return rows
 
@@ -261,17 +318,6 @@ def _gap_line(runs: dict[str, list[dict]]) -> str:
     )
 
 
-#: said above every table built from runs measured before the data reserve (issue 22)
-BEFORE_RESERVE = (
-    "**Measured before the data reserve, and to be rerun.** These runs drew their splits before the gold model and the "
-    "Amazon-trained supervisors had a reserve of their own: at seeds 1 and 2 the gold model had trained on about 60 "
-    "of the ~90 target test movies (the generation prompts), and `amazon_food_rm` on a third of the in-distribution "
-    "test reviews. The implicit accuracies on the target are not contaminated (no supervisor trains on movies), the "
-    "gold-reward, win-rate and KL columns are. `python bench/dpo_methods.py` now starts new runs on the disjoint "
-    "data (their keys include it).\n\n"
-)
-
-
 def dpo_section(runs: dict[str, list[dict]]) -> str:
     if not runs:
         return "No DPO runs yet: `python bench/dpo_methods.py`.\n"
@@ -290,17 +336,24 @@ def dpo_section(runs: dict[str, list[dict]]) -> str:
         if "raven-lm" in settings
         else ""
     )
-    lines = [BEFORE_RESERVE] if any("data" not in r for r in all_runs) else []
-    lines += [
+    data = all_runs[0].get("data", "before-reserve")
+    oracle = oracle_rows(runs)
+    lines = [
         f"The DPO recipe's frozen benchmark config (`{CONFIG.relative_to(ROOT)}`: `{config['model_name_or_path']}` "
         f"+ LoRA r = {config['lora_r']}, {config['max_train_pairs']} training pairs, "
         f"{'/'.join(map(str, steps))} optimizer steps of {batch}) under each method, with the flags each run "
-        f"recorded (table below); `raven-default` is that config's own rule ({_describe(own)}){lm}. "
-        f"Implicit-reward accuracy on all {n_pairs} target test pairs; generations: "
-        f"{g.get('num_prompts', '–')} held-out prompts, scored by the gold reward model (an oracle trained on the "
-        "target's truth, never a supervisor); win rate against `ens` on the same prompts and seeds. "
-        "`naive-best`/`naive-worst` are named by their target accuracy (an oracle choice, a reference row). "
-        "`acc. − ens`: the implicit-accuracy difference on the same pairs and seeds.\n\n"
+        f"recorded (table below); `raven-default` is that config's own rule ({_describe(own)}){lm}. Data "
+        f"construction `{data}`: the gold model and the Amazon-trained supervisors train on a reserve that shares "
+        "no movie, product or review with any seed's test splits (`tests/test_disjoint_data.py`).\n\n"
+        f"**Primary measure**: the strong model's implicit-reward accuracy on all {n_pairs} target test pairs, "
+        "judged by their truth. **Secondary**: generations for "
+        f"{g.get('num_prompts', '–')} held-out prompts scored by the gold reward model (a learned oracle trained on "
+        "the reserve's truth, never a supervisor), the win rate against `ens` on the same prompts and seeds, and "
+        "KL(π‖π_ref); methods move the policy by different amounts in the same steps, so read gold reward beside "
+        "KL (figure below). `gt` trains on the truth as hard labels (plain DPO), `gt-soft` on the truth at the "
+        "uniform mixture's mean training-side confidence (`gt_confidence`, conservative DPO), so that it differs "
+        "from `ens` only in which side each label favours. `naive-best`/`naive-worst` are named by their target "
+        "accuracy (an oracle choice, a reference row).\n\n"
         "**Intervals are over seeds**: mean over seeds [95% t-interval of the seeds' values]; with 3 seeds "
         "t(0.975, 2) = 4.30, so they are wide. The paired comparisons with `ens` also give a two-level bootstrap "
         "(resample the seeds, then the pairs or prompts within each drawn seed); with 3 seeds the first level has "
@@ -311,6 +364,17 @@ def dpo_section(runs: dict[str, list[dict]]) -> str:
         "seed's gap gt − weak is under 0.05 or the gap's t-interval reaches 0 (the gaps are given below the "
         "table). There is no PGR on gold reward: the weak reference is a labeller, not a policy, so it has no "
         "generations.\n\n",
+        *(
+            [
+                "**Oracle check**: does a policy trained on the truth rank above `ens`? Differences paired by seed, "
+                "read from their t-interval over seeds.\n\n",
+                markdown_table(oracle),
+                "\n",
+            ]
+            if oracle
+            else []
+        ),
+        "**All methods**:\n\n",
         markdown_table(rows),
         _gap_line(runs),
         "\nRecorded settings (the runs' flags over the frozen config; RAVEN options for RAVEN's runs):\n\n",

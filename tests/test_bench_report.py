@@ -68,7 +68,7 @@ def test_dpo_rows_pair_each_run_with_the_ens_run_of_its_seed(report):
     assert m["acc. − ens, two-level bootstrap"].startswith("+0.375 [") and -0.5 <= low < high <= 1.0
     assert rows["ens"]["acc. − ens (paired)"] == "" and rows["ens"]["win rate vs ens"] == ""
     # levels over all of a method's seeds: implicit accuracy 0.75, 0.75, 0 over three seeds
-    assert m["implicit acc. (target)"].startswith(f"{1.5 / 3:.3f} [")
+    assert m[report.PRIMARY].startswith(f"{1.5 / 3:.3f} [")
 
 
 def test_dpo_rows_pgr_uses_the_seeds_with_both_references(report):
@@ -90,14 +90,50 @@ def test_dpo_rows_pgr_uses_the_seeds_with_both_references(report):
 
 
 def test_recorded_settings_read_the_flags_over_the_frozen_config(report):
-    config, settings = report.recorded_settings(report.load_runs())
+    methods = _load("dpo_methods").METHODS
+    runs = {m: [{"flags": methods[m]}] for m in ("raven-default", "raven-paper", "raven-lm", "gt-soft")}
+    config, settings = report.recorded_settings(runs)
     assert settings["raven-default"]["supervisor_lr"] == config["supervisor_lr"] == 10.0
     assert (
         settings["raven-paper"]["supervisor_lr"] == "1e-3"
         and settings["raven-lm"]["weight_init"] == "label_model"
     )
+    assert settings["gt-soft"]["gt_confidence"] == "0.61" and settings["gt-soft"]["supervision"] == "gt"
     with pytest.raises(ValueError, match="different flags"):
         report.recorded_settings({"m": [{"flags": []}, {"flags": ["--supervisor_lr", "1"]}]})
+
+
+def test_oracle_check_pairs_by_seed_and_reads_the_side_from_the_seed_interval(report):
+    runs = _runs()
+    # gt beats ens by 0.5 and 0.75 at seeds 0 and 2 (seed 1 has no gt run): the t-interval over the two seeds is
+    # 0.625 ± 12.7062 · 0.125 / 2 = [−0.169, 1.419], which reaches 0
+    (gt,) = report.oracle_rows(runs)
+    assert gt["seeds (paired with ens)"] == "0, 2"
+    assert gt["acc. − ens (primary)"] == _interval(0.5, 0.75, "+")
+    assert gt["on the primary measure"] == "not separated from ens" and gt["on gold reward"] == "–"
+    # a third seed with the same lead narrows it above 0; gt-soft below ens at every seed
+    runs["ens"].append(_run("ens", 3, [0, 0, 0, 0], 0.5))
+    runs["gt"].append(_run("gt", 3, [1, 1, 1, 0], 0.5))
+    soft = {0: [1, 0, 0, 0], 1: [1, 1, 1, 0], 2: [0, 0, 0, 0]}  # one hit fewer than ens at each seed
+    runs["gt-soft"] = [_run("gt-soft", s, h) for s, h in soft.items()]
+    rows = {r["truth-trained policy"]: r for r in report.oracle_rows(runs)}
+    assert rows["gt"]["on the primary measure"] == "above ens"
+    assert rows["gt-soft"]["on the primary measure"] == "below ens"
+    assert report.oracle_rows({"gt": runs["gt"]}) == []  # no ens run: nothing to compare with
+
+
+def test_a_report_never_pairs_runs_of_different_data_constructions(report, tmp_path, monkeypatch):
+    import json
+
+    (tmp_path / "dpo_runs").mkdir()
+    for i, data in enumerate(("reserve-v1", None)):
+        run = _run("ens", i, [1, 0])
+        if data:
+            run["data"] = data
+        (tmp_path / "dpo_runs" / f"ens-s{i}.json").write_text(json.dumps(run))
+    monkeypatch.setattr(report, "RESULTS", tmp_path)
+    with pytest.raises(ValueError, match=r"mixes runs of different data constructions \['before-reserve', "):
+        report.load_runs()
 
 
 def test_target_verdict_shows_a_fourth_decimal_only_where_rounding_would_hide_a_miss():

@@ -145,7 +145,10 @@ def test_the_dpo_bench_flags_are_those_its_cached_runs_recorded():
         import dpo_methods
     finally:
         sys.path.remove(str(ROOT / "bench"))
-    summaries = sorted((ROOT / "bench" / "results" / "dpo_runs").glob("*.json"))
+    results = ROOT / "bench" / "results"
+    summaries = sorted(
+        [*(results / "dpo_runs").glob("*.json"), *(results / "dpo_runs_before_reserve").glob("*.json")]
+    )
     assert summaries
     for path in summaries:
         summary = json.loads(path.read_text())
