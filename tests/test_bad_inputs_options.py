@@ -150,6 +150,14 @@ def test_gold_model_that_is_a_supervisor_fails_before_labelling(tmp_path, sup_to
     flags = ["--evaluate_generations", "true", "--gold_model", str(rm), "--num_eval_prompts", "1"]
     with pytest.raises(ValueError, match="gold model .* is also the supervisor 'judge'"):
         _dpo(tmp_path, *flags, "--supervisors", "length", f"judge=rm:{tmp_path}/./rm", data=data)
+    # a copy of its folder, under another name, holds the same weights
+    import shutil
+
+    shutil.copytree(rm, tmp_path / "copy")
+    with pytest.raises(
+        ValueError, match=r"gold model .* has the same weights as the supervisor 'twin' \(.*copy"
+    ):
+        _dpo(tmp_path, *flags, "--supervisors", "length", f"twin=rm:{tmp_path}/copy", data=data)
 
 
 def test_label_model_with_two_supervisors_warns(tmp_path):

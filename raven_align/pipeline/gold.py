@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 
 def build_gold(spec: str, batch_size: int = 32):
@@ -41,20 +42,41 @@ def _model_key(supervisor) -> tuple[str, str | None] | None:
     return source, getattr(src, "revision", None)
 
 
+def _weights_digest(supervisor) -> str | None:
+    """SHA-256 of a local model-backed supervisor's weight files alone (names and bytes): a copy of a folder, or
+    the same weights beside another tokenizer or config, digest the same."""
+    from ..utils.hashing import WEIGHT_SUFFIXES, hash_files
+
+    src = getattr(supervisor, "src", None)
+    if not getattr(src, "is_local", False):
+        return None
+    folder = Path(src.source)
+    files = [folder] if folder.is_file() else [p for p in folder.rglob("*") if p.suffix in WEIGHT_SUFFIXES]
+    return hash_files(files) if files else None
+
+
 def check_gold_apart(gold, supervisors: list) -> None:
-    """Refuse a gold model that is also a supervisor of the run (the same folder, or the same Hub ID at the same
-    or an unpinned revision), before any labelling: the policy would be graded by a judge it was trained to
-    please, and the gold reward and win rate would measure that, not alignment."""
+    """Refuse a gold model that is also a supervisor of the run, before any labelling: the same folder, the same
+    Hub ID at the same or an unpinned revision, or local folders with the same weight files (a copy). The policy
+    would be graded by a judge it was trained to please, and the gold reward and win rate would measure that, not
+    alignment."""
     gold_key = _model_key(gold)
     if gold_key is None:
         return
+    fix = (
+        "the evaluation would grade the policy by a judge it was trained to please. Give a gold_model trained on "
+        "the target's truth that is not a supervisor (e.g. embedded:gold_rm), or drop it from the supervisors"
+    )
     for s in supervisors:
         key = _model_key(s)
         if key is None or key[0] != gold_key[0]:
             continue
         if key[1] is None or gold_key[1] is None or key[1] == gold_key[1]:
+            raise ValueError(f"the gold model {gold.src.source} is also the supervisor {s.name!r}: {fix}")
+    gold_digest = _weights_digest(gold)
+    for s in supervisors:
+        if gold_digest is not None and _weights_digest(s) == gold_digest:
             raise ValueError(
-                f"the gold model {gold.src.source} is also the supervisor {s.name!r}: the evaluation would grade "
-                "the policy by a judge it was trained to please. Give a gold_model trained on the target's "
-                "truth that is not a supervisor (e.g. embedded:gold_rm), or drop it from the supervisors"
+                f"the gold model {gold.src.source} has the same weights as the supervisor {s.name!r} "
+                f"({s.src.source}, a copy): {fix}"
             )

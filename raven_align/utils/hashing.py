@@ -39,7 +39,7 @@ def hash_files(paths: Iterable[Path]) -> str:
     return h.hexdigest()
 
 
-_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
 _CONFIG_NAMES = (
     "config.json",
     "tokenizer.json",
@@ -62,7 +62,7 @@ def hash_local_model(path: str | Path) -> str:
         else [
             p
             for p in path.rglob("*")
-            if p.is_file() and (p.suffix in _WEIGHT_SUFFIXES or p.name in _CONFIG_NAMES)
+            if p.is_file() and (p.suffix in WEIGHT_SUFFIXES or p.name in _CONFIG_NAMES)
         ]
     )
     if not files:
