@@ -19,7 +19,13 @@ from pathlib import Path
 import numpy as np
 
 from raven_align.core.arguments import WeightingArguments
-from raven_align.core.measures import pgr_over_seeds, seed_interval, two_level_bootstrap, win_indicators
+from raven_align.core.measures import (
+    pgr_over_seeds,
+    rank_correlation,
+    seed_interval,
+    two_level_bootstrap,
+    win_indicators,
+)
 from raven_align.evaluation.reporting import markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -199,6 +205,28 @@ def oracle_rows(runs: dict[str, list[dict]]) -> list[dict]:
     return rows
 
 
+def gold_follows_kl(runs: dict[str, list[dict]]) -> str:
+    """How far the gold reward's gain over the reference follows KL(π‖π_ref) across every run with generations:
+    a judge whose scores rank the runs by how far they moved, whatever trained them, cannot tell label quality."""
+    pts = [
+        (
+            r["generations"]["kl"]["mean"],
+            float(np.mean(_gold(r)) - np.mean(r["generations"]["per_prompt"]["gold_reference"])),
+        )
+        for rs in runs.values()
+        for r in rs
+        if r.get("generations")
+    ]
+    if len(pts) < 3:
+        return ""
+    kl, gain = zip(*pts, strict=True)
+    return (
+        f"Across all {len(pts)} runs, the gold reward's gain over the reference policy against KL(π‖π_ref): rank "
+        f"correlation ρ = {rank_correlation(kl, gain):.2f} (KL {min(kl):.2f}–{max(kl):.2f} nats, gain "
+        f"{min(gain):+.2f} to {max(gain):+.2f}).\n"
+    )
+
+
 def recorded_settings(runs: dict[str, list[dict]]) -> tuple[dict, dict[str, dict]]:
     """The frozen config, and per method the setting its runs recorded: the config with the run's flags on top
     (the weighting options the config leaves out at WeightingArguments' defaults). Methods whose seeds recorded
@@ -369,6 +397,8 @@ def dpo_section(runs: dict[str, list[dict]]) -> str:
                 "**Oracle check**: does a policy trained on the truth rank above `ens`? Differences paired by seed, "
                 "read from their t-interval over seeds.\n\n",
                 markdown_table(oracle),
+                "\n",
+                gold_follows_kl(runs),
                 "\n",
             ]
             if oracle

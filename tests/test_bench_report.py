@@ -158,3 +158,13 @@ def test_target_verdicts_are_judged_on_the_seed_level_interval_of_paired_differe
     # differences are taken seed by seed, over the seeds both rows ran
     table = {"a": {"by_seed": {0: 0.7, 1: 0.8, 2: 0.9}}, "b": {"by_seed": {2: 0.5, 0: 0.6}}}
     assert summary._paired(table, "a", "b") == pytest.approx([0.1, 0.4])
+
+
+def test_gold_follows_kl_ranks_the_gold_gain_over_the_reference_against_kl(report):
+    # gains over the reference (0 in _run) of 0.5, 1.5 and 1.0 at KL 1, 3 and 2: ranks agree, ρ = 1
+    runs = {"a": [_run("a", 0, [1], gold=[0.5, 0.5], kl=1.0), _run("a", 1, [1], gold=[1.0, 2.0], kl=3.0)],
+            "b": [_run("b", 0, [1], gold=[1.0, 1.0], kl=2.0)]}  # fmt: skip
+    assert "3 runs" in report.gold_follows_kl(runs) and "ρ = 1.00" in report.gold_follows_kl(runs)
+    runs["b"][0]["generations"]["kl"]["mean"] = 5.0  # now the gains rank 1, 3, 2 against KL: ρ = 0.5
+    assert "ρ = 0.50" in report.gold_follows_kl(runs)
+    assert report.gold_follows_kl({"a": runs["a"]}) == ""  # two runs: no correlation
