@@ -3,7 +3,7 @@
     python bench/label_model_summary.py
 
 Reads ``bench/results/{text,image}_classification/results.json``, ``bench/results/reward_methods/results.json``
-(reward models), ``bench/results/dpo_runs/*.json`` (DPO) and ``bench/results/synthetic_w2s.json`` and writes ``bench/results/label_model.md``: for every task the strong model's test accuracy (mean ± std over seeds
+(reward models), ``bench/results/dpo_runs_before_reserve/*.json`` (DPO) and ``bench/results/synthetic_w2s.json`` and writes ``bench/results/label_model.md``: for every task the strong model's test accuracy (mean ± std over seeds
 and a 95% t-interval) of `gt`, the best and worst single supervisor, `ens`, `label_model`, the paper's RAVEN and
 the recommended setting with its ablations (each task with the setting its runs recorded), then the issue's targets
 on the OOD scenarios, judged on the differences paired by seed and their 95% t-interval over seeds.
@@ -122,6 +122,11 @@ def reward_models() -> tuple[list[str], dict, dict | None] | None:
     return names, _preference_table(runs), setting
 
 
+#: the DPO runs of the label-model study: those measured before the data reserve (issue 22), until `raven-lm`,
+#: `label_model` and `naive-best` are rerun on it. Their implicit accuracies never involved the gold model.
+DPO_RUNS = RESULTS / "dpo_runs_before_reserve"
+
+
 def dpo_setting(flags: list[str]) -> dict:
     """A DPO run's setting: the frozen config with the run's recorded flags on top."""
     import yaml
@@ -134,7 +139,7 @@ def dpo() -> tuple[list[str], dict, list[int], dict | None] | None:
     """The DPO comparison (bench/dpo_methods.py): implicit-reward accuracy on the target's test pairs, over the
     seeds that every method of the targets has run (a seed draws the pairs: means over other seeds don't compare)."""
     runs = []
-    for path in sorted((RESULTS / "dpo_runs").glob("*.json")):
+    for path in sorted(DPO_RUNS.glob("*.json")):
         r = json.loads(path.read_text())
         target = r["splits"]["target"]
         runs.append({"method": r["method"], "seed": r["seed"], "weights": r["weights"], "flags": r["flags"],
@@ -277,7 +282,7 @@ def main() -> None:
     tasks = [("movie reward model (MiniLM)", reward_models())]
     if (found := dpo()) is not None:
         names, table, seeds, setting = found
-        title = f"movie DPO (SmolLM2, implicit acc., seeds {', '.join(map(str, seeds))})"
+        title = f"movie DPO (SmolLM2, implicit acc., seeds {', '.join(map(str, seeds))}, {DPO_RUNS.name})"
         tasks.append((title, (names, table, setting)))
     for title, task in tasks:
         if task:
