@@ -134,9 +134,10 @@ def pgr_seeds(rs: list[dict], ens: dict[int, dict], gt: dict[int, dict]) -> list
 def dpo_rows(runs: dict[str, list[dict]]) -> list[dict]:
     """One row per method: means over seeds with 95% t-intervals over seeds; win rate and accuracy paired with the
     `ens` run of the same seed (same pairs, same prompts), also with a two-level bootstrap; PGR against the
-    uniform mixture with the `gt` run of the same seed as ceiling."""
+    uniform mixture with the `gt` run of the same seed as ceiling, and with the `gt-soft` run (the truth at the
+    mixture's confidence) where there is one."""
     ens = {r["seed"]: r for r in runs.get("ens", [])}
-    gt = {r["seed"]: r for r in runs.get("gt", [])}
+    ceilings = {c: {r["seed"]: r for r in runs[c]} for c in ORACLES if runs.get(c)}
     rows = []
     for method in sorted(runs, key=lambda m: ORDER.index(m) if m in ORDER else len(ORDER)):
         rs = runs[method]
@@ -151,7 +152,10 @@ def dpo_rows(runs: dict[str, list[dict]]) -> list[dict]:
         ]
         versus = method != "ens"
         kl = [r["generations"]["kl"]["mean"] for r in rs if (r.get("generations") or {}).get("kl")]
-        ratio = pgr_seeds(rs, ens, gt)
+        pgrs = {}
+        for c in ORACLES:
+            ratio = pgr_seeds(rs, ens, ceilings.get(c, {}))
+            pgrs[c] = pgr_text(pgr_over_seeds(*zip(*ratio, strict=True)) if ratio else None)
         rho = [t["weight_accuracy_spearman"] for t in target]
         rows.append({
             "method": method,
@@ -159,7 +163,8 @@ def dpo_rows(runs: dict[str, list[dict]]) -> list[dict]:
             PRIMARY: _seeds([_acc(r) for r in rs]),
             "acc. − ens (paired)": _seeds([float(d.mean()) for d in diff], sign="+") if diff and versus else "",
             "acc. − ens, two-level bootstrap": _fmt(two_level_bootstrap(diff), sign="+") if diff and versus else "",
-            "PGR (acc.)": pgr_text(pgr_over_seeds(*zip(*ratio, strict=True)) if ratio else None),
+            "PGR (acc.)": pgrs["gt"],
+            **({"PGR (acc., gt-soft ceiling)": pgrs["gt-soft"]} if "gt-soft" in ceilings else {}),
             "gold reward": _seeds([float(g.mean()) for r in rs if (g := _gold(r)) is not None]),
             "win rate vs ens": _seeds([float(w.mean()) for w in wins]) if versus else "",
             "win rate, two-level bootstrap": _fmt(two_level_bootstrap(wins)) if wins and versus else "",
@@ -334,16 +339,18 @@ def _describe(s: dict) -> str:
 
 
 def _gap_line(runs: dict[str, list[dict]]) -> str:
-    """The PGR denominator gt − weak per seed, with its mean and t-interval."""
+    """The PGR denominator ceiling − weak per seed, with its mean and t-interval, for each ceiling."""
     ens = {r["seed"]: r for r in runs.get("ens", [])}
-    per_seed = pgr_seeds(runs.get("gt", []), ens, {r["seed"]: r for r in runs.get("gt", [])})
-    if not per_seed:
-        return ""
-    gaps = [c - w for _, w, c in per_seed]
-    return (
-        "\nPGR's gap gt − weak on implicit accuracy, per seed: "
-        f"{', '.join(f'{x:.3f}' for x in gaps)} (mean {_seeds(gaps)}).\n"
-    )
+    lines = []
+    for c in ORACLES:
+        per_seed = pgr_seeds(runs.get(c, []), ens, {r["seed"]: r for r in runs.get(c, [])})
+        if per_seed:
+            gaps = [ceiling - weak for _, weak, ceiling in per_seed]
+            lines.append(
+                f"PGR's gap {c} − weak on implicit accuracy, per seed: "
+                f"{', '.join(f'{x:.3f}' for x in gaps)} (mean {_seeds(gaps)}).\n"
+            )
+    return "\n" + "\n".join(lines) if lines else ""
 
 
 def dpo_section(runs: dict[str, list[dict]]) -> str:
@@ -390,7 +397,8 @@ def dpo_section(runs: dict[str, list[dict]]) -> str:
         "mixture of the supervisors on that seed's target pairs (recorded by the `ens` run) and the `gt` run of "
         'the same seed as ceiling, then its mean and t-interval over seeds; "n/a (gap below noise)" where some '
         "seed's gap gt − weak is under 0.05 or the gap's t-interval reaches 0 (the gaps are given below the "
-        "table). There is no PGR on gold reward: the weak reference is a labeller, not a policy, so it has no "
+        "table); the same with the `gt-soft` run as ceiling in its own column (both are given: the choice was not "
+        "made in advance). There is no PGR on gold reward: the weak reference is a labeller, not a policy, so it has no "
         "generations.\n\n",
         *(
             [

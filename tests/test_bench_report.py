@@ -120,6 +120,13 @@ def test_oracle_check_pairs_by_seed_and_reads_the_side_from_the_seed_interval(re
     assert rows["gt"]["on the primary measure"] == "above ens"
     assert rows["gt-soft"]["on the primary measure"] == "below ens"
     assert report.oracle_rows({"gt": runs["gt"]}) == []  # no ens run: nothing to compare with
+    # PGR against each ceiling: gt-soft's gaps over the weak reference are negative (0.5 vs 0.5, 0.25 vs 0.45)
+    m = {r["method"]: r for r in report.dpo_rows(runs)}["m"]
+    assert (
+        m["PGR (acc., gt-soft ceiling)"] == "n/a (gap below noise)"
+        and m["PGR (acc.)"] != m["PGR (acc., gt-soft ceiling)"]
+    )
+    assert "PGR (acc., gt-soft ceiling)" not in report.dpo_rows(_runs())[0]
 
 
 def test_a_report_never_pairs_runs_of_different_data_constructions(report, tmp_path, monkeypatch):
