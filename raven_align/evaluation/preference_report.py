@@ -186,7 +186,9 @@ def generations_markdown(g: dict) -> str:
         f"\n## Generations ({g['num_prompts']} held-out prompts, {s['max_new_tokens']} new tokens, "
         f"temperature {s['temperature']}, top-p {s['top_p']}, seed {s['seed']})\n\n",
         markdown_table(rows),
-        "\nThe gold reward model is trained on the target's ground truth and is never a supervisor.\n",
+        "\nThe gold reward model is trained on the target's ground truth and is never a supervisor. A secondary "
+        "measure: read the gold reward beside KL, since it grows with how far the policy moves whatever trained it "
+        "(the oracle check in raven_align's docs/evaluation.md); the held-out accuracies above are primary.\n",
     ]
     for i, ex in enumerate(g["examples"], 1):
         lines.append(
