@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 
 def build_gold(spec: str, batch_size: int = 32):
@@ -43,16 +42,11 @@ def _model_key(supervisor) -> tuple[str, str | None] | None:
 
 
 def _weights_digest(supervisor) -> str | None:
-    """SHA-256 of a local model-backed supervisor's weight files alone (names and bytes): a copy of a folder, or
-    the same weights beside another tokenizer or config, digest the same."""
-    from ..utils.hashing import WEIGHT_SUFFIXES, hash_files
+    """The weight files' hash of a local model-backed supervisor (None for a Hub model or a heuristic)."""
+    from ..utils.hashing import hash_local_model
 
     src = getattr(supervisor, "src", None)
-    if not getattr(src, "is_local", False):
-        return None
-    folder = Path(src.source)
-    files = [folder] if folder.is_file() else [p for p in folder.rglob("*") if p.suffix in WEIGHT_SUFFIXES]
-    return hash_files(files) if files else None
+    return hash_local_model(src.source, weights_only=True) if getattr(src, "is_local", False) else None
 
 
 def check_gold_apart(gold, supervisors: list) -> None:

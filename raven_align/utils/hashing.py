@@ -39,7 +39,7 @@ def hash_files(paths: Iterable[Path]) -> str:
     return h.hexdigest()
 
 
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
 _CONFIG_NAMES = (
     "config.json",
     "tokenizer.json",
@@ -53,8 +53,9 @@ _CONFIG_NAMES = (
 )
 
 
-def hash_local_model(path: str | Path) -> str:
-    """Hash of a local model folder's weight, config and tokenizer files (not its README or logs)."""
+def hash_local_model(path: str | Path, weights_only: bool = False) -> str:
+    """Hash of a local model folder's weight, config and tokenizer files (not its README or logs); with
+    ``weights_only``, of its weight files alone, so that a copy beside another tokenizer or config hashes the same."""
     path = Path(path)
     files = (
         [path]
@@ -62,7 +63,8 @@ def hash_local_model(path: str | Path) -> str:
         else [
             p
             for p in path.rglob("*")
-            if p.is_file() and (p.suffix in WEIGHT_SUFFIXES or p.name in _CONFIG_NAMES)
+            if p.is_file()
+            and (p.suffix in _WEIGHT_SUFFIXES or (not weights_only and p.name in _CONFIG_NAMES))
         ]
     )
     if not files:
