@@ -20,6 +20,11 @@ def report():
     return _load("report")
 
 
+@pytest.fixture(scope="module")
+def stats():
+    return _load("_dpo_stats")
+
+
 def _run(method, seed, hits, uniform=0.5, gold=None, kl=1.0):
     """A hand-made DPO run summary with what dpo_rows reads."""
     hits = [float(h) for h in hits]
@@ -55,8 +60,8 @@ def _runs(gt_seed2=True):
     }  # fmt: skip
 
 
-def test_dpo_rows_pair_each_run_with_the_ens_run_of_its_seed(report):
-    rows = {r["method"]: r for r in report.dpo_rows(_runs())}
+def test_dpo_rows_pair_each_run_with_the_ens_run_of_its_seed(stats):
+    rows = {r["method"]: r for r in stats.dpo_rows(_runs())}
     m = rows["m"]
     assert m["seeds"] == "0, 2, 3"
     # seeds 0 and 2 have an ens run: accuracy differences 0.75 − 0.5 and 0.75 − 0.25; seed 3 has none
@@ -68,22 +73,22 @@ def test_dpo_rows_pair_each_run_with_the_ens_run_of_its_seed(report):
     assert m["acc. − ens, two-level bootstrap"].startswith("+0.375 [") and -0.5 <= low < high <= 1.0
     assert rows["ens"]["acc. − ens (paired)"] == "" and rows["ens"]["win rate vs ens"] == ""
     # levels over all of a method's seeds: implicit accuracy 0.75, 0.75, 0 over three seeds
-    assert m[report.PRIMARY].startswith(f"{1.5 / 3:.3f} [")
+    assert m[stats.PRIMARY].startswith(f"{1.5 / 3:.3f} [")
 
 
-def test_dpo_rows_pgr_uses_the_seeds_with_both_references(report):
+def test_dpo_rows_pgr_uses_the_seeds_with_both_references(stats):
     # PGR on seeds 0 and 2 only (seed 1 has no gt run, seed 3 neither ens nor gt), weak = the ens run's uniform
     # mixture (0.5, 0.45), not the method's own (0.9): (0.75 − 0.5) / (1 − 0.5) = 0.5, (0.75 − 0.45) / 0.55 = 0.5455
     runs = _runs()
     runs["m"].insert(1, _run("m", 1, [1, 1, 1, 1], 0.9, [5.0, 5.0]))  # seed 1 has an ens run but no gt run
-    m = {r["method"]: r for r in report.dpo_rows(runs)}["m"]
+    m = {r["method"]: r for r in stats.dpo_rows(runs)}["m"]
     a, b = 0.5, 0.3 / 0.55
     mean, half = (a + b) / 2, T1 * abs(a - b) / 2
     assert m["PGR (acc.)"] == f"{mean:.2f} [{mean - half:.2f}, {mean + half:.2f}]"
     # seed 2's ceiling 0.25 under its weak reference 0.45: no gap, so no PGR for any row
-    rows = report.dpo_rows(_runs(gt_seed2=False))
+    rows = stats.dpo_rows(_runs(gt_seed2=False))
     assert {r["PGR (acc.)"] for r in rows} == {"n/a (gap below noise)"}
-    assert report.pgr_seeds(runs["m"], *({r["seed"]: r for r in runs[k]} for k in ("ens", "gt"))) == [
+    assert stats.pgr_seeds(runs["m"], *({r["seed"]: r for r in runs[k]} for k in ("ens", "gt"))) == [
         (0.75, 0.5, 1.0),
         (0.75, 0.45, 1.0),
     ]
@@ -103,11 +108,11 @@ def test_recorded_settings_read_the_flags_over_the_frozen_config(report):
         report.recorded_settings({"m": [{"flags": []}, {"flags": ["--supervisor_lr", "1"]}]})
 
 
-def test_oracle_check_pairs_by_seed_and_reads_the_side_from_the_seed_interval(report):
+def test_oracle_check_pairs_by_seed_and_reads_the_side_from_the_seed_interval(stats):
     runs = _runs()
     # gt beats ens by 0.5 and 0.75 at seeds 0 and 2 (seed 1 has no gt run): the t-interval over the two seeds is
     # 0.625 ± 12.7062 · 0.125 / 2 = [−0.169, 1.419], which reaches 0
-    (gt,) = report.oracle_rows(runs)
+    (gt,) = stats.oracle_rows(runs)
     assert gt["seeds (paired with ens)"] == "0, 2"
     assert gt["acc. − ens (primary)"] == _interval(0.5, 0.75, "+")
     assert gt["on the primary measure"] == "not separated from ens" and gt["on gold reward"] == "–"
@@ -116,17 +121,17 @@ def test_oracle_check_pairs_by_seed_and_reads_the_side_from_the_seed_interval(re
     runs["gt"].append(_run("gt", 3, [1, 1, 1, 0], 0.5))
     soft = {0: [1, 0, 0, 0], 1: [1, 1, 1, 0], 2: [0, 0, 0, 0]}  # one hit fewer than ens at each seed
     runs["gt-soft"] = [_run("gt-soft", s, h) for s, h in soft.items()]
-    rows = {r["truth-trained policy"]: r for r in report.oracle_rows(runs)}
+    rows = {r["truth-trained policy"]: r for r in stats.oracle_rows(runs)}
     assert rows["gt"]["on the primary measure"] == "above ens"
     assert rows["gt-soft"]["on the primary measure"] == "below ens"
-    assert report.oracle_rows({"gt": runs["gt"]}) == []  # no ens run: nothing to compare with
+    assert stats.oracle_rows({"gt": runs["gt"]}) == []  # no ens run: nothing to compare with
     # PGR against each ceiling: gt-soft's gaps over the weak reference are negative (0.5 vs 0.5, 0.25 vs 0.45)
-    m = {r["method"]: r for r in report.dpo_rows(runs)}["m"]
+    m = {r["method"]: r for r in stats.dpo_rows(runs)}["m"]
     assert (
         m["PGR (acc., gt-soft ceiling)"] == "n/a (gap below noise)"
         and m["PGR (acc.)"] != m["PGR (acc., gt-soft ceiling)"]
     )
-    assert "PGR (acc., gt-soft ceiling)" not in report.dpo_rows(_runs())[0]
+    assert "PGR (acc., gt-soft ceiling)" not in stats.dpo_rows(_runs())[0]
 
 
 def test_a_report_never_pairs_runs_of_different_data_constructions(report, tmp_path, monkeypatch):
@@ -167,11 +172,11 @@ def test_target_verdicts_are_judged_on_the_seed_level_interval_of_paired_differe
     assert summary._paired(table, "a", "b") == pytest.approx([0.1, 0.4])
 
 
-def test_gold_follows_kl_ranks_the_gold_gain_over_the_reference_against_kl(report):
+def test_gold_follows_kl_ranks_the_gold_gain_over_the_reference_against_kl(stats):
     # gains over the reference (0 in _run) of 0.5, 1.5 and 1.0 at KL 1, 3 and 2: ranks agree, ρ = 1
     runs = {"a": [_run("a", 0, [1], gold=[0.5, 0.5], kl=1.0), _run("a", 1, [1], gold=[1.0, 2.0], kl=3.0)],
             "b": [_run("b", 0, [1], gold=[1.0, 1.0], kl=2.0)]}  # fmt: skip
-    assert "3 runs" in report.gold_follows_kl(runs) and "ρ = 1.00" in report.gold_follows_kl(runs)
+    assert "3 runs" in stats.gold_follows_kl(runs) and "ρ = 1.00" in stats.gold_follows_kl(runs)
     runs["b"][0]["generations"]["kl"]["mean"] = 5.0  # now the gains rank 1, 3, 2 against KL: ρ = 0.5
-    assert "ρ = 0.50" in report.gold_follows_kl(runs)
-    assert report.gold_follows_kl({"a": runs["a"]}) == ""  # two runs: no correlation
+    assert "ρ = 0.50" in stats.gold_follows_kl(runs)
+    assert stats.gold_follows_kl({"a": runs["a"]}) == ""  # two runs: no correlation
