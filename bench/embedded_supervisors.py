@@ -97,7 +97,8 @@ def main() -> None:
     lines = [
         "# Embedded weak supervisors: held-out preference accuracy",
         "",
-        "Own source in **bold**; the movie target is `rotten_tomatoes`. Test pairs: "
+        "Own source in **bold**; the movie target is `rotten_tomatoes`. Seed-0 test splits of the experiment data "
+        "(the gold model's reserve excluded). Test pairs: "
         + ", ".join(f"{t} {n}" for t, n in n_pairs.items())
         + ".",
         "",
