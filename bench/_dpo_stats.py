@@ -79,13 +79,18 @@ def pgr_seeds(rs: list[dict], ens: dict[int, dict], gt: dict[int, dict]) -> list
     ]
 
 
+def _by_seed(runs: dict[str, list[dict]], method: str) -> dict[int, dict]:
+    """A method's runs keyed by seed (empty where it has none)."""
+    return {r["seed"]: r for r in runs.get(method, [])}
+
+
 def dpo_rows(runs: dict[str, list[dict]]) -> list[dict]:
     """One row per method: means over seeds with 95% t-intervals over seeds; win rate and accuracy paired with the
     `ens` run of the same seed (same pairs, same prompts), also with a two-level bootstrap; PGR against the
     uniform mixture with the `gt` run of the same seed as ceiling, and with the `gt-soft` run (the truth at the
     mixture's confidence) where there is one."""
-    ens = {r["seed"]: r for r in runs.get("ens", [])}
-    ceilings = {c: {r["seed"]: r for r in runs[c]} for c in ORACLES if runs.get(c)}
+    ens = _by_seed(runs, "ens")
+    ceilings = {c: _by_seed(runs, c) for c in ORACLES if runs.get(c)}
     rows = []
     for method in sorted(runs, key=lambda m: ORDER.index(m) if m in ORDER else len(ORDER)):
         rs = runs[method]
@@ -136,7 +141,7 @@ def _side(interval: dict) -> str:
 def oracle_rows(runs: dict[str, list[dict]]) -> list[dict]:
     """The oracle check: each truth-trained policy against the `ens` run of the same seed, on the primary measure
     (where it lies by the t-interval over seeds of the paired differences) and on the secondary ones."""
-    ens = {r["seed"]: r for r in runs.get("ens", [])}
+    ens = _by_seed(runs, "ens")
     rows = []
     for method in ORACLES:
         paired = [(r, ens[r["seed"]]) for r in runs.get(method, []) if r["seed"] in ens]
@@ -182,10 +187,10 @@ def gold_follows_kl(runs: dict[str, list[dict]]) -> str:
 
 def _gap_line(runs: dict[str, list[dict]]) -> str:
     """The PGR denominator ceiling − weak per seed, with its mean and t-interval, for each ceiling."""
-    ens = {r["seed"]: r for r in runs.get("ens", [])}
+    ens = _by_seed(runs, "ens")
     lines = []
     for c in ORACLES:
-        per_seed = pgr_seeds(runs.get(c, []), ens, {r["seed"]: r for r in runs.get(c, [])})
+        per_seed = pgr_seeds(runs.get(c, []), ens, _by_seed(runs, c))
         if per_seed:
             gaps = [ceiling - weak for _, weak, ceiling in per_seed]
             lines.append(
